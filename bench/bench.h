@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - the shape of hugemem-bench: suites of cases, each case measured
+ * for hugemem and for every peer, as medians of repetitions in one run.
+ *
+ * A suite (bench/<suite>.c) is a list of cases; a case is one workload
+ * (one row label, one unit, up to BENCH_METRICS_MAX operations timed
+ * together); each case names its implementations, hugemem first, then the
+ * peers and reference floors. The driver (main.c) runs every
+ * implementation R times (--reps), in process or in forked children as the
+ * implementation asks, and prints the median, the minimum and the ratio
+ * peer median / hugemem median (above 1: hugemem is faster).
+ *
+ * An implementation either measures itself (measure(): one repetition, one
+ * value per operation, already in the case's unit) or gives a loop
+ * (run(iters)) that the driver calibrates and times in ns/op. Peer code
+ * lives in bench/peers/<peer>.c, compiled only when the build found the
+ * peer (HM_BENCH_HAVE_<PEER>); BENCH_IF_<PEER>(fn) is fn then and NULL
+ * otherwise, and an implementation without a measure() or run() prints
+ * "peer not installed".
+ *
+ * To add a suite: write bench/<suite>.c defining bench_suite_<suite>, and
+ * add X(<suite>) to BENCH_SUITES below (libuv's benchmark-list.h).
+ *
+ * Everything here runs on the benchmark's one thread, pinned to CPU 0.
+ */
+#ifndef HM_BENCH_H
+#define HM_BENCH_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The suites, in the order they run; --suite NAME picks one. */
+#define BENCH_SUITES(X) \
+	X(init)         \
+	X(memzone)
+
+#define BENCH_METRICS_MAX  4 /* operations one case times together */
+#define BENCH_REPS_DEFAULT 7 /* --reps */
+#define BENCH_REPS_MAX     1000
+#define BENCH_MSG_MAX      160 /* a skip or failure reason */
+
+/* Return values of setup(), measure() and run(), besides 0 and -errno. */
+#define BENCH_SKIP 1 /* not measurable here; ctx->msg says why */
+
+/* bench_impl.flags */
+#define BENCH_F_PEER     0x1u /* a peer or a reference: its failure does not fail the run */
+#define BENCH_F_FORK     0x2u /* all repetitions in one forked child (setup/teardown there too) */
+#define BENCH_F_FORK_REP 0x4u /* each repetition in its own fresh child: setup, measure, teardown */
+
+/* Options from the command line, read-only once parsed. */
+struct bench_opts {
+	bool smoke;        /* --smoke: about 10 ms a case, 1-2 repetitions (CTest) */
+	bool json;         /* --json: one JSON document on stdout */
+	unsigned reps;     /* --reps N */
+	uint64_t seed;     /* --seed N, else from the clock */
+	const char *suite; /* --suite NAME, or NULL for all */
+};
+
+struct bench_case;
+struct bench_impl;
+
+/* What an implementation sees while one case runs. */
+struct bench_ctx {
+	const struct bench_opts *opts;
+	const struct bench_case *c;
+	const struct bench_impl *impl;
+	size_t n;                /* the case's count (zones, objects); smoke-adjusted */
+	size_t size;             /* the case's size in bytes; smoke-adjusted */
+	size_t page_size;        /* the case's page size, 0 if it has none */
+	uint64_t seed;           /* the run's seed */
+	uint64_t target_ns;      /* how long one repetition should take, about */
+	unsigned rep;            /* the repetition being measured, from 0 */
+	void *state;             /* the implementation's, from setup() to teardown() */
+	char msg[BENCH_MSG_MAX]; /* why setup/measure/run skipped or failed */
+};
+
+/*
+ * One implementation of a case. setup() and teardown() are optional;
+ * setup() returns 0, BENCH_SKIP or -errno (with ctx->msg set) and cleans up
+ * after itself when it does not return 0. Exactly one of measure() and run()
+ * is set for an installed implementation:
+ *   measure(ctx, out)  one repetition: out[i] is metric i in the case's unit.
+ *   run(ctx, iters)    do the case's single operation iters times; the
+ *                      driver times it and reports ns/op.
+ * Both return 0, BENCH_SKIP or -errno with ctx->msg set.
+ */
+struct bench_impl {
+	const char *name; /* "hugemem", "dpdk", "mmap+touch" */
+	unsigned flags;   /* BENCH_F_* */
+	int (*setup)(struct bench_ctx *ctx);
+	int (*measure)(struct bench_ctx *ctx, double *out);
+	int (*run)(struct bench_ctx *ctx, uint64_t iters);
+	void (*teardown)(struct bench_ctx *ctx);
+};
+
+/* One workload. Its rows are "<name> <op>" for each metric and implementation. */
+struct bench_case {
+	const char *name;                       /* row label; n and size are appended */
+	const char *unit;                       /* "ns/op" or "ms" */
+	const char *metrics[BENCH_METRICS_MAX]; /* operation names; unused ones NULL */
+	size_t n;                               /* count parameter, 0 if none */
+	size_t size;                            /* byte parameter, 0 if none */
+	size_t smoke_size;                      /* size under --smoke; 0: same as size */
+	size_t page_size;                       /* page size parameter, 0 if none */
+	int (*check)(struct bench_ctx *ctx);    /* optional: BENCH_SKIP for every impl */
+	const struct bench_impl *impls;         /* hugemem first */
+	unsigned n_impls;
+};
+
+struct bench_suite {
+	const char *name;
+	const char *note;    /* printed under the suite's header */
+	unsigned smoke_reps; /* repetitions under --smoke; 0: 2 */
+	const struct bench_case *cases;
+	unsigned n_cases;
+};
+
+#define BENCH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define BENCH_DECLARE_SUITE(name) extern const struct bench_suite bench_suite_##name;
+BENCH_SUITES(BENCH_DECLARE_SUITE)
+
+/* Helpers from main.c. */
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t bench_now_ns(void);
+
+/* A small, fast generator for shuffles (splitmix64); state is any seed. */
+uint64_t bench_rand(uint64_t *state);
+
+/* Fisher-Yates shuffle of idx[0..n) with bench_rand(state). */
+void bench_shuffle(uint32_t *idx, size_t n, uint64_t *state);
+
+/* Free hugepages of page_size bytes from /sys/kernel/mm/hugepages, 0 if none or unknown. */
+unsigned long bench_hugepages_free(size_t page_size);
+
+/* Format a byte count as "512 MiB", "2 MiB", "4 KiB" into buf. */
+const char *bench_size_str(char *buf, size_t len, size_t size);
+
+/*
+ * Set ctx->msg to the calling process's memory: "resident X MiB + hugetlb
+ * Y MiB" (VmRSS and HugetlbPages); a row shows the note of its last repetition.
+ */
+void bench_note_memory(struct bench_ctx *ctx);
+
+/* Set ctx->msg, printf-style; returns rc, so "return bench_msg(ctx, rc, ...)" reads well. */
+int bench_msg(struct bench_ctx *ctx, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Zone operations for bench_memzone_measure(), so that hugemem and DPDK run
+ * the very same loop. Each takes and returns the peer's zone pointer as a
+ * const void *; reserve and lookup return NULL on failure, free returns 0
+ * or a nonzero error.
+ */
+struct bench_zone_ops {
+	const char *name;
+	const void *(*reserve)(const char *name, size_t len);
+	const void *(*lookup)(const char *name);
+	int (*free)(const void *zone);
+	const char *(*last_error)(void); /* why the last reserve or free failed */
+};
+
+/*
+ * The memzone workload (memzone.c): reserve ctx->n zones of 64 bytes named
+ * "z%u", look each up in a random order, free them all; repeated until
+ * each operation has run about ctx->target_ns worth. out[0..2] are ns per
+ * reserve, lookup and free. setup() must have called
+ * bench_memzone_prepare() in the same process.
+ */
+int bench_memzone_prepare(struct bench_ctx *ctx);
+int bench_memzone_measure(struct bench_ctx *ctx, const struct bench_zone_ops *ops, double *out);
+void bench_memzone_release(struct bench_ctx *ctx);
+
+/*
+ * Peers. Each group is defined in bench/peers/<peer>.c, which the build
+ * compiles only when it found the peer and then defines HM_BENCH_HAVE_<PEER>.
+ * Refer to them through BENCH_IF_<PEER>() so that a build without the peer
+ * still links.
+ */
+#ifdef HM_BENCH_HAVE_DPDK
+#define BENCH_IF_DPDK(fn) (fn)
+#else
+#define BENCH_IF_DPDK(fn) NULL
+#endif
+#ifdef HM_BENCH_HAVE_JEMALLOC
+#define BENCH_IF_JEMALLOC(fn) (fn)
+#else
+#define BENCH_IF_JEMALLOC(fn) NULL
+#endif
+#ifdef HM_BENCH_HAVE_MIMALLOC
+#define BENCH_IF_MIMALLOC(fn) (fn)
+#else
+#define BENCH_IF_MIMALLOC(fn) NULL
+#endif
+#ifdef HM_BENCH_HAVE_TCMALLOC
+#define BENCH_IF_TCMALLOC(fn) (fn)
+#else
+#define BENCH_IF_TCMALLOC(fn) NULL
+#endif
+
+/* peers/dpdk.c: "22.11.x" */
+const char *bench_dpdk_version(void);
+/* init suite: rte_eal_init() in ms for ctx->size bytes of ctx->page_size pages, then cleanup. */
+int bench_dpdk_init_measure(struct bench_ctx *ctx, double *out);
+/* memzone suite, in a BENCH_F_FORK child: rte_eal_init --no-huge, the zone loop, cleanup. */
+int bench_dpdk_memzone_setup(struct bench_ctx *ctx);
+int bench_dpdk_memzone_measure(struct bench_ctx *ctx, double *out);
+void bench_dpdk_memzone_teardown(struct bench_ctx *ctx);
+
+#endif /* HM_BENCH_H */

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peers/dpdk.c - DPDK as a peer of hugemem-bench: every DPDK call of the
+ * benchmark lives here. The build compiles this file only when pkg-config
+ * finds libdpdk, and then defines HM_BENCH_HAVE_DPDK; without it the file
+ * is empty and the rows print "peer not installed".
+ *
+ * rte_eal_init() works once per process, so every function here runs in a
+ * forked child (BENCH_F_FORK_REP or BENCH_F_FORK). The EAL arguments give
+ * DPDK the same amount of memory as hugemem and nothing else to do
+ * (checked with DPDK 22.11):
+ *   4 KiB pages: --no-pci --no-huge -m <MiB> --no-shconf
+ *   2 MiB pages: --no-pci -m <MiB> --in-memory   (hugepages from a memfd, no mount)
+ * plus -l 0 (one lcore: CPU 0, where the benchmark is pinned),
+ * --no-telemetry (no socket, so parallel runs cannot collide) and
+ * --log-level=error. 22.11 refuses --log-level=0 (its levels run from 1,
+ * emergency, to 8, debug), says so, and goes on at the default level.
+ *
+ * Not the same work, and the rows show it ("resident ... MiB"): with
+ * --no-huge DPDK maps -m but does not fault it in, while on hugepages it
+ * does. A Debian build of DPDK also dlopen()s every driver of its plugin
+ * directory in rte_eal_init(), and where CPUID does not give the TSC
+ * frequency it sleeps 100 ms to measure it; both count, as they do for
+ * any DPDK program on that machine.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "../bench.h"
+
+#ifdef HM_BENCH_HAVE_DPDK
+
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * DPDK 22.11's headers pass our warning list with gcc 12 and clang 14 on
+ * x86-64; -Wcast-align is relaxed for them only, for strict-alignment targets.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-align"
+#include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_memzone.h>
+#include <rte_version.h>
+#pragma GCC diagnostic pop
+
+#define DPDK_ARGS_MAX       16
+#define DPDK_MEMZONE_MEMORY (512u << 20)
+
+/* Split the argument line (modified in place) into argv; argv[0] is the program. */
+static int split_args(char *line, char **argv)
+{
+	int argc = 0;
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(line, " ", &save); tok && argc < DPDK_ARGS_MAX - 1;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	return argc;
+}
+
+/* rte_eal_init() with size bytes of page_size pages; 0 or a negative rte_errno. */
+static int eal_start(struct bench_ctx *ctx, size_t size, size_t page_size)
+{
+	char line[256], *argv[DPDK_ARGS_MAX];
+	int argc, rc;
+
+	snprintf(line, sizeof(line),
+		 "hugemem-bench --no-pci %s -m %zu -l 0 --no-telemetry --log-level=error",
+		 page_size > 4096 ? "--in-memory" : "--no-huge --no-shconf", size >> 20);
+	argc = split_args(line, argv);
+	rc = rte_eal_init(argc, argv);
+	if (rc < 0)
+		return bench_msg(ctx, -rte_errno ? -rte_errno : -1, "rte_eal_init: %s",
+				 rte_strerror(rte_errno));
+	return 0;
+}
+
+const char *bench_dpdk_version(void)
+{
+	const char *v = rte_version();
+
+	return strncmp(v, "DPDK ", 5) == 0 ? v + 5 : v;
+}
+
+int bench_dpdk_init_measure(struct bench_ctx *ctx, double *out)
+{
+	uint64_t t0, t1;
+	int rc;
+
+	t0 = bench_now_ns();
+	rc = eal_start(ctx, ctx->size, ctx->page_size);
+	t1 = bench_now_ns();
+	if (rc != 0)
+		return rc;
+	bench_note_memory(ctx);
+	rte_eal_cleanup();
+	out[0] = (double)(t1 - t0) / 1e6;
+	return 0;
+}
+
+/* ---- memzone ---- */
+
+static const void *dpdk_reserve(const char *name, size_t len)
+{
+	return rte_memzone_reserve(name, len, SOCKET_ID_ANY, 0);
+}
+
+static const void *dpdk_lookup(const char *name)
+{
+	return rte_memzone_lookup(name);
+}
+
+static int dpdk_free(const void *zone)
+{
+	return rte_memzone_free(zone);
+}
+
+static const char *dpdk_error(void)
+{
+	return rte_strerror(rte_errno);
+}
+
+static const struct bench_zone_ops dpdk_ops = {
+	.name = "dpdk",
+	.reserve = dpdk_reserve,
+	.lookup = dpdk_lookup,
+	.free = dpdk_free,
+	.last_error = dpdk_error,
+};
+
+static void count_zone(const struct rte_memzone *mz, void *arg)
+{
+	(void)mz;
+	++*(unsigned *)arg;
+}
+
+int bench_dpdk_memzone_setup(struct bench_ctx *ctx)
+{
+	unsigned used = 0;
+	int rc;
+
+	if (ctx->n > RTE_MAX_MEMZONE)
+		return bench_msg(ctx, BENCH_SKIP, "DPDK holds at most %d zones (RTE_MAX_MEMZONE)",
+				 RTE_MAX_MEMZONE);
+	rc = eal_start(ctx, DPDK_MEMZONE_MEMORY, 4096);
+	if (rc != 0)
+		return rc;
+	rte_memzone_walk(count_zone, &used);
+	if (ctx->n + used > RTE_MAX_MEMZONE) {
+		rte_eal_cleanup();
+		return bench_msg(ctx, BENCH_SKIP,
+				 "DPDK holds at most %d zones (RTE_MAX_MEMZONE), %u taken by EAL",
+				 RTE_MAX_MEMZONE, used);
+	}
+	rc = bench_memzone_prepare(ctx);
+	if (rc != 0)
+		rte_eal_cleanup();
+	return rc;
+}
+
+int bench_dpdk_memzone_measure(struct bench_ctx *ctx, double *out)
+{
+	return bench_memzone_measure(ctx, &dpdk_ops, out);
+}
+
+void bench_dpdk_memzone_teardown(struct bench_ctx *ctx)
+{
+	bench_memzone_release(ctx);
+	rte_eal_cleanup();
+}
+
+#endif /* HM_BENCH_HAVE_DPDK */

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* hugemem.h - the umbrella header: includes every module header, nothing else. */
+#ifndef HUGEMEM_H
+#define HUGEMEM_H
+
+#include <hugemem/common.h>
+#include <hugemem/core.h>
+#include <hugemem/mem.h>
+#include <hugemem/memzone.h>
+
+#endif /* HUGEMEM_H */

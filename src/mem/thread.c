@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * thread.c - thread slots: one table in the shared config, so that no two
+ * live threads of any attached processes share a slot (and so never share a
+ * per-thread cache of the layers above).
+ *
+ * A thread takes a slot on its first hm_thread_id() with one compare-and-swap
+ * and keeps it in a thread-local variable; a pthread key destructor gives it
+ * back when the thread exits, after the exit hooks of the layers above have
+ * flushed what the thread held. Slots of processes that died without
+ * cleaning up are reclaimed when the table runs out.
+ */
+#include "mem/mem.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define EXIT_HOOKS_MAX 8
+
+static _Thread_local int tls_slot = -1;
+static _Thread_local uint64_t tls_generation; /* the instance the slot belongs to */
+
+static pthread_key_t exit_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static hm__thread_exit_fn *exit_hooks[EXIT_HOOKS_MAX];
+static _Atomic unsigned n_exit_hooks;
+
+static inline struct hm_thread_slot *slots(const struct hm_shared *sh)
+{
+	return hm__ptr(sh, sh->threads_off);
+}
+
+int hm__thread_on_exit(hm__thread_exit_fn *fn)
+{
+	unsigned n = atomic_load(&n_exit_hooks);
+
+	for (unsigned i = 0; i < n; i++)
+		if (exit_hooks[i] == fn)
+			return 0;
+	if (n >= EXIT_HOOKS_MAX)
+		return -ENOSPC;
+	exit_hooks[n] = fn;
+	atomic_store(&n_exit_hooks, n + 1);
+	return 0;
+}
+
+void hm__threads_setup(struct hm_shared *sh)
+{
+	(void)sh; /* the table is zero in a fresh config region: every slot free */
+}
+
+static void release_slot(struct hm_shared *sh, int slot)
+{
+	unsigned n = atomic_load(&n_exit_hooks);
+
+	for (unsigned i = 0; i < n; i++)
+		exit_hooks[i](slot);
+	struct hm_thread_slot *s = &slots(sh)[slot];
+	s->pid = 0;
+	s->tid = 0;
+	/* Release pairs with the acquire CAS in claim(): the next owner sees the
+	 * slot's per-thread state as this thread left it. */
+	atomic_store_explicit(&s->state, 0, memory_order_release);
+	atomic_fetch_sub(&sh->n_threads, 1);
+}
+
+/* The key destructor: the thread is exiting. */
+static void on_thread_exit(void *value)
+{
+	struct hm_shared *sh = hm__shared();
+
+	(void)value;
+	if (sh && tls_slot >= 0 && tls_generation == hm__proc.generation)
+		release_slot(sh, tls_slot);
+	tls_slot = -1;
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&exit_key, on_thread_exit);
+}
+
+static int claim(struct hm_shared *sh, unsigned i)
+{
+	struct hm_thread_slot *s = &slots(sh)[i];
+	uint32_t expect = 0;
+
+	if (atomic_load_explicit(&s->state, memory_order_relaxed) != 0 ||
+	    !atomic_compare_exchange_strong_explicit(&s->state, &expect, 1, memory_order_acquire,
+						     memory_order_relaxed))
+		return -1;
+	s->pid = getpid();
+	s->tid = (int32_t)syscall(SYS_gettid);
+	atomic_fetch_add(&sh->n_threads, 1);
+	return (int)i;
+}
+
+/* Free the slots of processes that are gone; returns how many. */
+static unsigned reclaim_dead(struct hm_shared *sh)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < sh->max_threads; i++) {
+		struct hm_thread_slot *s = &slots(sh)[i];
+		int32_t pid = s->pid;
+
+		if (atomic_load(&s->state) && pid > 0 && kill(pid, 0) && errno == ESRCH) {
+			uint32_t expect = 1;
+			if (atomic_compare_exchange_strong(&s->state, &expect, 2)) {
+				hm__notice("reclaimed thread slot %u of dead process %d", i, pid);
+				s->pid = 0;
+				atomic_store(&s->state, 0);
+				atomic_fetch_sub(&sh->n_threads, 1);
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+int hm_thread_register(void)
+{
+	struct hm_shared *sh = hm__shared();
+	int slot = -1;
+
+	if (!sh)
+		return -ENXIO;
+	if (tls_slot >= 0 && tls_generation == hm__proc.generation)
+		return tls_slot;
+	pthread_once(&key_once, make_key);
+	/* Start the search at a spot that differs per thread, so threads that start
+	 * together do not all fight over slot 0. */
+	unsigned start = (unsigned)syscall(SYS_gettid) % sh->max_threads;
+	for (int pass = 0; pass < 2 && slot < 0; pass++) {
+		for (unsigned k = 0; k < sh->max_threads && slot < 0; k++)
+			slot = claim(sh, (start + k) % sh->max_threads);
+		if (slot < 0 && (pass > 0 || reclaim_dead(sh) == 0))
+			break;
+	}
+	if (slot < 0) {
+		hm__err("all %u thread slots are taken (hm_config.max_threads)", sh->max_threads);
+		return -ENOSPC;
+	}
+	tls_slot = slot;
+	tls_generation = hm__proc.generation;
+	pthread_setspecific(exit_key, (void *)1);
+	return slot;
+}
+
+int hm_thread_id(void)
+{
+	if (HM_LIKELY(tls_slot >= 0 && tls_generation == hm__proc.generation && hm__proc.sh))
+		return tls_slot;
+	return hm_thread_register();
+}
+
+int hm_thread_unregister(void)
+{
+	struct hm_shared *sh = hm__shared();
+
+	if (!sh)
+		return -ENXIO;
+	if (tls_slot < 0 || tls_generation != hm__proc.generation)
+		return -ENOENT;
+	release_slot(sh, tls_slot);
+	tls_slot = -1;
+	pthread_setspecific(exit_key, NULL);
+	return 0;
+}
+
+unsigned hm_thread_count(void)
+{
+	struct hm_shared *sh = hm__shared();
+
+	return sh ? atomic_load(&sh->n_threads) : 0;
+}
+
+void hm__threads_release_process(void)
+{
+	struct hm_shared *sh = hm__shared();
+	pid_t me = getpid();
+
+	if (!sh)
+		return;
+	if (tls_slot >= 0 && tls_generation == hm__proc.generation) {
+		release_slot(sh, tls_slot);
+		pthread_setspecific(exit_key, NULL);
+	}
+	tls_slot = -1;
+	/* Threads still running past hm_cleanup lose their slots too; their
+	 * thread-locals are stale by generation and re-register at the next init. */
+	for (unsigned i = 0; i < sh->max_threads; i++) {
+		struct hm_thread_slot *s = &slots(sh)[i];
+		if (atomic_load(&s->state) == 1 && s->pid == me)
+			release_slot(sh, (int)i);
+	}
+}
