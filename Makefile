@@ -96,4 +96,4 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '3,17p' Makefile
+	@sed -n '4,17s/^# \{0,1\}//p' Makefile

@@ -65,12 +65,15 @@ struct hm_seglist {
 	uint64_t hint;        /* where the next search for free pages starts */
 };
 
-/* A thread slot: state 0 free, 1 taken. */
+/*
+ * A thread slot: owner is the pid of the process whose thread holds it, 0
+ * when free. One word, so that reclaiming a dead process's slot can check in
+ * the same compare-and-swap that the slot still belongs to that process.
+ */
 struct hm_thread_slot {
-	_Atomic uint32_t state;
-	_Atomic int32_t pid;
+	_Atomic int32_t owner;
 	_Atomic int32_t tid;
-	uint32_t pad;
+	uint32_t pad[2];
 };
 
 /*

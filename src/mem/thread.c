@@ -59,11 +59,10 @@ static void release_slot(struct hm_shared *sh, int slot)
 	for (unsigned i = 0; i < n; i++)
 		exit_hooks[i](slot);
 	struct hm_thread_slot *s = &slots(sh)[slot];
-	s->pid = 0;
-	s->tid = 0;
+	atomic_store_explicit(&s->tid, 0, memory_order_relaxed);
 	/* Release pairs with the acquire CAS in claim(): the next owner sees the
 	 * slot's per-thread state as this thread left it. */
-	atomic_store_explicit(&s->state, 0, memory_order_release);
+	atomic_store_explicit(&s->owner, 0, memory_order_release);
 	atomic_fetch_sub(&sh->n_threads, 1);
 }
 
@@ -83,39 +82,38 @@ static void make_key(void)
 	pthread_key_create(&exit_key, on_thread_exit);
 }
 
-static int claim(struct hm_shared *sh, unsigned i)
+static int claim(struct hm_shared *sh, unsigned i, int32_t pid)
 {
 	struct hm_thread_slot *s = &slots(sh)[i];
-	uint32_t expect = 0;
+	int32_t expect = 0;
 
-	if (atomic_load_explicit(&s->state, memory_order_relaxed) != 0 ||
-	    !atomic_compare_exchange_strong_explicit(&s->state, &expect, 1, memory_order_acquire,
+	if (atomic_load_explicit(&s->owner, memory_order_relaxed) != 0 ||
+	    !atomic_compare_exchange_strong_explicit(&s->owner, &expect, pid, memory_order_acquire,
 						     memory_order_relaxed))
 		return -1;
-	s->pid = getpid();
-	s->tid = (int32_t)syscall(SYS_gettid);
+	atomic_store_explicit(&s->tid, (int32_t)syscall(SYS_gettid), memory_order_relaxed);
 	atomic_fetch_add(&sh->n_threads, 1);
 	return (int)i;
 }
 
-/* Free the slots of processes that are gone; returns how many. */
+/*
+ * Free the slots of processes that are gone; returns how many. The CAS from
+ * the dead pid to 0 fails if someone else reclaimed the slot meanwhile (and a
+ * live thread took it), so a live thread's slot is never freed here.
+ */
 static unsigned reclaim_dead(struct hm_shared *sh)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < sh->max_threads; i++) {
 		struct hm_thread_slot *s = &slots(sh)[i];
-		int32_t pid = s->pid;
+		int32_t pid = atomic_load(&s->owner);
 
-		if (atomic_load(&s->state) && pid > 0 && kill(pid, 0) && errno == ESRCH) {
-			uint32_t expect = 1;
-			if (atomic_compare_exchange_strong(&s->state, &expect, 2)) {
-				hm__notice("reclaimed thread slot %u of dead process %d", i, pid);
-				s->pid = 0;
-				atomic_store(&s->state, 0);
-				atomic_fetch_sub(&sh->n_threads, 1);
-				n++;
-			}
+		if (pid > 0 && kill(pid, 0) && errno == ESRCH &&
+		    atomic_compare_exchange_strong(&s->owner, &pid, 0)) {
+			hm__notice("reclaimed thread slot %u of dead process %d", i, (int)pid);
+			atomic_fetch_sub(&sh->n_threads, 1);
+			n++;
 		}
 	}
 	return n;
@@ -134,10 +132,14 @@ int hm_thread_register(void)
 	/* Start the search at a spot that differs per thread, so threads that start
 	 * together do not all fight over slot 0. */
 	unsigned start = (unsigned)syscall(SYS_gettid) % sh->max_threads;
-	for (int pass = 0; pass < 2 && slot < 0; pass++) {
+	int32_t pid = (int32_t)getpid();
+	for (int round = 0; round < 4 && slot < 0; round++) {
 		for (unsigned k = 0; k < sh->max_threads && slot < 0; k++)
-			slot = claim(sh, (start + k) % sh->max_threads);
-		if (slot < 0 && (pass > 0 || reclaim_dead(sh) == 0))
+			slot = claim(sh, (start + k) % sh->max_threads, pid);
+		/* Full: free the slots of dead processes and look again, also when
+		 * another thread did the reclaiming a moment before us. */
+		if (slot < 0 && reclaim_dead(sh) == 0 &&
+		    atomic_load(&sh->n_threads) >= sh->max_threads)
 			break;
 	}
 	if (slot < 0) {
@@ -194,7 +196,7 @@ void hm__threads_release_process(void)
 	 * thread-locals are stale by generation and re-register at the next init. */
 	for (unsigned i = 0; i < sh->max_threads; i++) {
 		struct hm_thread_slot *s = &slots(sh)[i];
-		if (atomic_load(&s->state) == 1 && s->pid == me)
+		if (atomic_load(&s->owner) == me)
 			release_slot(sh, (int)i);
 	}
 }

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MIB ((size_t)1 << 20)
+#define MIB         ((size_t)1 << 20)
 #define MAX_THREADS 32
 
 /* Exact mapping counts hold only when no sanitizer or valgrind maps memory meanwhile. */
@@ -112,7 +112,8 @@ static int init_as(enum hm_proc_type type)
 
 static char *instance_path(const char *file, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s%s%s", t_runtime_dir(), t_prefix(), file ? "/" : "", file ? file : "");
+	snprintf(buf, len, "%s/%s%s%s", t_runtime_dir(), t_prefix(), file ? "/" : "",
+		 file ? file : "");
 	return buf;
 }
 
@@ -548,7 +549,8 @@ static void test_slots_across_processes(void)
 				t_fail(__FILE__, __LINE__, false,
 				       "slot %d held by a parent and a child thread", theirs);
 			if (j < i && theirs == ((int *)ids->addr)[j])
-				t_fail(__FILE__, __LINE__, false, "slot %d twice in the child", theirs);
+				t_fail(__FILE__, __LINE__, false, "slot %d twice in the child",
+				       theirs);
 		}
 	}
 	CHECK_EQ(hm_thread_count(), PER_PROC);
@@ -565,7 +567,7 @@ static void test_slots_across_processes(void)
  */
 static void test_killed_secondary_slots(void)
 {
-	struct slots_job job = {.n = 24, .parent_holds = 0, .die = true};
+	struct slots_job job = {.n = 8, .parent_holds = 0, .die = true};
 	pthread_t t[MAX_THREADS];
 	int ids[MAX_THREADS];
 
@@ -573,7 +575,7 @@ static void test_killed_secondary_slots(void)
 	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
 	REQUIRE_NOT_NULL(hm_memzone_reserve("ids", sizeof(int) * MAX_THREADS, -1, 0, 0, 0));
 	hm_log_set_sink(sink, NULL);
-	for (unsigned round = 0; round < 5; round++) {
+	for (unsigned round = 0; round < 20; round++) {
 		pid_t pid = t_fork(child_slots, &job);
 		unsigned failed = 0;
 

@@ -16,8 +16,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#define MIB ((size_t)1 << 20)
-#define HP  HM_PAGE_SIZE_2M
+#define MIB  ((size_t)1 << 20)
+#define HP   HM_PAGE_SIZE_2M
 #define NEED 16
 
 /* The free hugepage count once it is back to want; the kernel may free the pages

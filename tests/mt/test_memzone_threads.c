@@ -14,9 +14,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define MIB ((size_t)1 << 20)
+#define MIB       ((size_t)1 << 20)
 #define N_THREADS 4
-#define N_NAMES 1000
+#define N_NAMES   1000
 
 static atomic_uint log_lines;
 
@@ -201,7 +201,8 @@ static void *pingpong_thread(void *arg)
 		if (mz) {
 			/* Ours alone until we free it. */
 			memset(mz->addr, 0x5a, 4096);
-			if (hm_memzone_lookup("pingpong") != mz || ((uint8_t *)mz->addr)[4095] != 0x5a)
+			if (hm_memzone_lookup("pingpong") != mz ||
+			    ((uint8_t *)mz->addr)[4095] != 0x5a)
 				bad();
 			if (hm_memzone_free(mz) != 0)
 				bad();
@@ -244,8 +245,8 @@ static void *reader_thread(void *arg)
 		unsigned n = 0;
 
 		for (size_t k = 0; k < stable->len; k += 4096) {
-			if (hm_virt2iova(a + k) != stable->iova + k || hm_page_size_of(a + k) != 4096 ||
-			    hm_socket_of(a + k) != stable->socket)
+			if (hm_virt2iova(a + k) != stable->iova + k ||
+			    hm_page_size_of(a + k) != 4096 || hm_socket_of(a + k) != stable->socket)
 				bad();
 		}
 		if (hm_memzone_lookup("stable") != stable)
@@ -292,7 +293,8 @@ static void test_lockfree_readers(void)
 	for (unsigned i = 0; i < 2; i++)
 		REQUIRE_EQ(pthread_create(&readers[i], NULL, reader_thread, NULL), 0);
 	for (unsigned i = 0; i < 3; i++)
-		REQUIRE_EQ(pthread_create(&churners[i], NULL, churn_thread, (void *)(uintptr_t)i), 0);
+		REQUIRE_EQ(pthread_create(&churners[i], NULL, churn_thread, (void *)(uintptr_t)i),
+			   0);
 	for (unsigned i = 0; i < 3; i++)
 		pthread_join(churners[i], NULL);
 	atomic_store(&stop, true);

@@ -12,7 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#define MIB ((size_t)1 << 20)
+#define MIB       ((size_t)1 << 20)
 #define N_THREADS 64
 
 static struct {

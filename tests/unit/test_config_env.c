@@ -16,7 +16,7 @@
 #define MIB ((size_t)1 << 20)
 
 static const char *const all_vars[] = {
-	"HUGEMEM_PAGE_SIZE", "HUGEMEM_NO_HUGE",  "HUGEMEM_MEMORY",	 "HUGEMEM_PREALLOC",
+	"HUGEMEM_PAGE_SIZE", "HUGEMEM_NO_HUGE",   "HUGEMEM_MEMORY",    "HUGEMEM_PREALLOC",
 	"HUGEMEM_PREFIX",    "HUGEMEM_PROC_TYPE", "HUGEMEM_LOG_LEVEL", "HUGEMEM_IOVA_MODE",
 };
 
@@ -60,11 +60,11 @@ static void check_bad(const char *var, const char *val)
 	setenv(var, val, 1);
 	rc = hm_init(NULL);
 	if (rc != -EINVAL)
-		t_fail(__FILE__, __LINE__, false, "%s=\"%s\": hm_init gave %d (%s), want -EINVAL", var,
-		       val, rc, hm_strerror(rc));
+		t_fail(__FILE__, __LINE__, false, "%s=\"%s\": hm_init gave %d (%s), want -EINVAL",
+		       var, val, rc, hm_strerror(rc));
 	if (!strstr(logged.text, var))
-		t_fail(__FILE__, __LINE__, false, "%s=\"%s\": the log does not name it: \"%s\"", var,
-		       val, logged.text);
+		t_fail(__FILE__, __LINE__, false, "%s=\"%s\": the log does not name it: \"%s\"",
+		       var, val, logged.text);
 	if (rc == 0)
 		hm_cleanup();
 	CHECK(!hm_initialized());
@@ -113,15 +113,27 @@ static void test_parse_size(void)
 		const char *s;
 		uint64_t v;
 	} good[] = {
-		{"0", 0},	{"1", 1},	{"4096", 4096},		  {"4K", 4096},
-		{"4k", 4096},	{"4KB", 4096},	{"4kb", 4096},		  {"2M", 2 * MIB},
-		{"2m", 2 * MIB}, {"2MB", 2 * MIB}, {"1G", UINT64_C(1) << 30}, {"3g", UINT64_C(3) << 30},
-		{"1T", UINT64_C(1) << 40}, {"16777215T", (UINT64_C(16777215)) << 40},
-		{"18446744073709551615", UINT64_MAX}, {"007", 7},
+		{"0", 0},
+		{"1", 1},
+		{"4096", 4096},
+		{"4K", 4096},
+		{"4k", 4096},
+		{"4KB", 4096},
+		{"4kb", 4096},
+		{"2M", 2 * MIB},
+		{"2m", 2 * MIB},
+		{"2MB", 2 * MIB},
+		{"1G", UINT64_C(1) << 30},
+		{"3g", UINT64_C(3) << 30},
+		{"1T", UINT64_C(1) << 40},
+		{"16777215T", (UINT64_C(16777215)) << 40},
+		{"18446744073709551615", UINT64_MAX},
+		{"007", 7},
 	};
 	static const char *const bad[] = {
-		"", "-1", "+1", " 1", "1 ", "K", "1KK", "1.5G", "0x10", "1B", "1KiB", "1P", "abc",
-		"18446744073709551616", "16777216T", "17179869184G", "1M1", "-0",
+		"",          "-1",           "+1",  " 1",   "1 ", "K",   "1KK",
+		"1.5G",      "0x10",         "1B",  "1KiB", "1P", "abc", "18446744073709551616",
+		"16777216T", "17179869184G", "1M1", "-0",
 	};
 	uint64_t v;
 
@@ -134,8 +146,8 @@ static void test_parse_size(void)
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = 12345;
 		if (hm__parse_size(bad[i], &v) != -EINVAL || v != 12345)
-			t_fail(__FILE__, __LINE__, false, "parse_size(\"%s\") accepted (%llu)", bad[i],
-			       (unsigned long long)v);
+			t_fail(__FILE__, __LINE__, false, "parse_size(\"%s\") accepted (%llu)",
+			       bad[i], (unsigned long long)v);
 	}
 	CHECK_EQ(hm__parse_size(NULL, &v), -EINVAL);
 }
@@ -275,8 +287,8 @@ static void test_memory(void)
 	static const struct {
 		const char *s;
 		size_t v;
-	} good[] = {{"64M", 64 * MIB}, {"1G", (size_t)1 << 30}, {"65536K", 64 * MIB},
-		    {"100k", 100 * 1024}, {"1048576", MIB}, {"1T", (size_t)1 << 40}};
+	} good[] = {{"64M", 64 * MIB},    {"1G", (size_t)1 << 30}, {"65536K", 64 * MIB},
+		    {"100k", 100 * 1024}, {"1048576", MIB},        {"1T", (size_t)1 << 40}};
 	struct hm_mem_info mi;
 	struct hm_config c;
 
@@ -521,7 +533,7 @@ static void test_log_level(void)
 		const char *s;
 		int level;
 	} good[] = {{"error", 1}, {"warning", 2}, {"WARN", 2}, {"notice", 3},
-		    {"info", 4},  {"Debug", 5},	  {"1", 1},	 {"5", 5}};
+		    {"info", 4},  {"Debug", 5},   {"1", 1},    {"5", 5}};
 	struct hm_mem_info mi;
 	struct hm_config c;
 

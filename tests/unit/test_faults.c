@@ -160,8 +160,8 @@ static void walk_init(bool prefixed, int err)
 			t_fail(__FILE__, __LINE__, false,
 			       "%s, call %u fails (%s): %u mappings (want %u), %u fds (want %u), "
 			       "%u entries in the runtime dir",
-			       prefixed ? "prefixed" : "private", n, strerror(err), mappings(), maps,
-			       count_fds(), fds, count_dir(t_runtime_dir()));
+			       prefixed ? "prefixed" : "private", n, strerror(err), mappings(),
+			       maps, count_fds(), fds, count_dir(t_runtime_dir()));
 			/* Do not report the same leak for every later n. */
 			maps = mappings();
 			fds = count_fds();
@@ -253,8 +253,9 @@ static void walk_grow(int err, size_t len, unsigned flags)
 		} else {
 			failures++;
 			if (e != ENOMEM && e != err)
-				t_fail(__FILE__, __LINE__, false, "growth call %u fails (%s): errno %s", n,
-				       strerror(err), strerror(e));
+				t_fail(__FILE__, __LINE__, false,
+				       "growth call %u fails (%s): errno %s", n, strerror(err),
+				       strerror(e));
 			CHECK_NULL_ERRNO(hm_memzone_lookup(name), ENOENT);
 			CHECK_UEQ(committed(), c0);
 		}

@@ -151,8 +151,8 @@ static void checkpoint(struct hm_heap *h, const char *when)
 	for (unsigned i = 1; i < n; i++) {
 		/* Payload plus the next block's header: nothing may overlap either. */
 		if (live[i - 1]->p + live[i - 1]->size + HM_HEAP_HDR > live[i]->p) {
-			t_fail(__FILE__, __LINE__, false, "%s: blocks %p (+%zu) and %p overlap", when,
-			       (void *)live[i - 1]->p, live[i - 1]->size, (void *)live[i]->p);
+			t_fail(__FILE__, __LINE__, false, "%s: blocks %p (+%zu) and %p overlap",
+			       when, (void *)live[i - 1]->p, live[i - 1]->size, (void *)live[i]->p);
 			break;
 		}
 	}
@@ -189,8 +189,8 @@ static void alloc_slot(struct hm_heap *h, struct slot *s)
 	if ((uintptr_t)s->p % HM_MAX(s->align, HM_HEAP_UNIT))
 		t_fail(__FILE__, __LINE__, false, "%p not aligned to %zu", (void *)s->p, s->align);
 	if (s->bound && (uintptr_t)s->p / s->bound != ((uintptr_t)s->p + s->size - 1) / s->bound)
-		t_fail(__FILE__, __LINE__, false, "%p + %zu crosses bound %zu", (void *)s->p, s->size,
-		       s->bound);
+		t_fail(__FILE__, __LINE__, false, "%p + %zu crosses bound %zu", (void *)s->p,
+		       s->size, s->bound);
 	struct hm_heap_block *b = hm__heap_block_of(s->p);
 	if (!b || hm__heap_usable(b) < s->size)
 		t_fail(__FILE__, __LINE__, false, "%p: block %p, usable %zu < %zu", (void *)s->p,
@@ -261,9 +261,9 @@ static void test_free_misuse(void)
 	CHECK_EQ(hm__heap_free(NULL), -EINVAL);
 	CHECK_EQ(hm__heap_free(on_stack), -EINVAL);
 	CHECK_EQ(hm__heap_free(m), -EINVAL);
-	CHECK_EQ(hm__heap_free(b + 64), -EINVAL);  /* interior, cache-line aligned */
-	CHECK_EQ(hm__heap_free(b + 1), -EINVAL);   /* interior, misaligned */
-	CHECK_EQ(hm__heap_free(b - 64), -EINVAL);  /* before the block */
+	CHECK_EQ(hm__heap_free(b + 64), -EINVAL);         /* interior, cache-line aligned */
+	CHECK_EQ(hm__heap_free(b + 1), -EINVAL);          /* interior, misaligned */
+	CHECK_EQ(hm__heap_free(b - 64), -EINVAL);         /* before the block */
 	CHECK_EQ(hm__heap_free(b + 4096 * 100), -EINVAL); /* free space of the chunk */
 	CHECK_EQ(log_lines, 7);
 	CHECK_NULL(hm__heap_block_of(b + 64));

@@ -122,8 +122,8 @@ static void snap_check(struct snap *s, const char *what)
 		CHECK_EQ(t_count_mappings(), s->maps);
 		if (strcmp(now, s->text) != 0)
 			t_fail(__FILE__, __LINE__, false,
-			       "%s: /proc/self/maps differs:\nbefore:\n%s\nafter:\n%s", what, s->text,
-			       now);
+			       "%s: /proc/self/maps differs:\nbefore:\n%s\nafter:\n%s", what,
+			       s->text, now);
 	}
 	free(now);
 	free(s->text);

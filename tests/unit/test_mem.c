@@ -2,7 +2,8 @@
 /*
  * test_mem.c - the memory layer on 4 KiB pages: IOVA and NUMA lookups,
  * page sizes, segment lists, the dump, hugepage discovery, the memory limit
- * and giving memory back.
+ * and giving memory back; IOVA-contiguous zones (VA and PA mode) and the
+ * page-size flags of zones.
  */
 #include "harness.h"
 #include "internal.h"
@@ -408,6 +409,111 @@ static void test_release(void)
 	hm_cleanup();
 }
 
+static void check_contig(const struct hm_memzone *mz)
+{
+	const char *a = mz->addr;
+
+	for (size_t k = 0; k < mz->len; k += 4096) {
+		size_t off = k ? k - (uintptr_t)a % 4096 : 0; /* each page start after the first */
+		if (hm_virt2iova(a + off) != mz->iova + off) {
+			t_fail(__FILE__, __LINE__, false,
+			       "zone %s: IOVA of +%zu is %#llx, want %#llx", mz->name, off,
+			       (unsigned long long)hm_virt2iova(a + off),
+			       (unsigned long long)(mz->iova + off));
+			return;
+		}
+	}
+	CHECK_UEQ(hm_virt2iova(a + mz->len - 1), mz->iova + mz->len - 1);
+}
+
+static void test_iova_contig(void)
+{
+	const struct hm_memzone *mz;
+	struct hm_config c;
+
+	/* VA mode: every zone is IOVA-contiguous. */
+	start(512 * MIB, HM_IOVA_AUTO);
+	mz = hm_memzone_reserve("contig", 4 * MIB, -1, HM_MEMZONE_IOVA_CONTIG, 0, 0);
+	REQUIRE_NOT_NULL(mz);
+	CHECK_EQ(mz->flags, HM_MEMZONE_IOVA_CONTIG);
+	check_contig(mz);
+	mz = hm_memzone_reserve("small", 100, -1, HM_MEMZONE_IOVA_CONTIG, 0, 0);
+	REQUIRE_NOT_NULL(mz);
+	check_contig(mz);
+	audit_all();
+	hm_cleanup();
+
+	/* PA mode on 4 KiB pages, where the pagemap shows physical addresses. */
+	hm_config_defaults(&c);
+	c.no_huge = true;
+	c.memory_limit = 64 * MIB;
+	c.iova_mode = HM_IOVA_PA;
+	if (hm_init(&c) != 0) {
+		printf("note: no PA mode here\n");
+		return;
+	}
+	/* Within one page: always possible, also when the heap has nothing mapped yet. */
+	mz = hm_memzone_reserve("pa-bounded", 3000, -1, HM_MEMZONE_IOVA_CONTIG, 0, 4096);
+	CHECK(mz != NULL);
+	if (mz)
+		check_contig(mz);
+	mz = hm_memzone_reserve("pa-small", 1000, -1, HM_MEMZONE_IOVA_CONTIG, 0, 0);
+	REQUIRE_NOT_NULL(mz);
+	check_contig(mz);
+	mz = hm_memzone_reserve("pa-aligned", 3000, -1, HM_MEMZONE_IOVA_CONTIG, 4096, 0);
+	CHECK(mz != NULL);
+	if (mz)
+		check_contig(mz);
+	/* Across pages: physically contiguous 4 KiB pages are luck; either way, no lie. */
+	for (unsigned i = 0; i < 4; i++) {
+		char name[16];
+		size_t len = (size_t)16384 << (i * 3);
+		snprintf(name, sizeof(name), "pa%u", i);
+		errno = 0;
+		mz = hm_memzone_reserve(name, len, -1, HM_MEMZONE_IOVA_CONTIG, 0, 0);
+		if (mz) {
+			CHECK_EQ(mz->len, len);
+			check_contig(mz);
+		} else {
+			CHECK_EQ(errno, ENOMEM);
+		}
+	}
+	audit_all();
+	/* A failed contiguous reservation leaves nothing committed behind. */
+	size_t before = committed();
+	CHECK_NULL_ERRNO(hm_memzone_reserve("pa-big", 32 * MIB, -1, HM_MEMZONE_IOVA_CONTIG, 0, 0),
+			 ENOMEM);
+	CHECK_LE(committed(), before);
+	CHECK(hm_memzone_reserve("pa-normal", 32 * MIB, -1, 0, 0, 0) != NULL);
+	audit_all();
+	hm_cleanup();
+}
+
+static void test_page_flags(void)
+{
+	const struct hm_memzone *mz;
+
+	start(512 * MIB, HM_IOVA_AUTO);
+	CHECK_NULL_ERRNO(hm_memzone_reserve("2m", 64, -1, HM_MEMZONE_2MB, 0, 0), ENOMEM);
+	CHECK_NULL_ERRNO(hm_memzone_reserve("1g", 64, -1, HM_MEMZONE_1GB, 0, 0), ENOMEM);
+	CHECK_NULL_ERRNO(hm_memzone_reserve("2m1g", 64, -1, HM_MEMZONE_2MB | HM_MEMZONE_1GB, 0, 0),
+			 ENOMEM);
+	mz = hm_memzone_reserve("2m", 64, -1, HM_MEMZONE_2MB | HM_MEMZONE_SIZE_HINT_ONLY, 0, 0);
+	REQUIRE_NOT_NULL(mz);
+	CHECK_EQ(mz->page_size, HM_PAGE_SIZE_4K);
+	CHECK_EQ(mz->flags, HM_MEMZONE_2MB | HM_MEMZONE_SIZE_HINT_ONLY);
+	mz = hm_memzone_reserve("4k", 64, -1, HM_MEMZONE_4KB, 0, 0);
+	REQUIRE_NOT_NULL(mz);
+	CHECK_EQ(mz->page_size, HM_PAGE_SIZE_4K);
+	mz = hm_memzone_reserve("4k1g", 64, -1, HM_MEMZONE_4KB | HM_MEMZONE_1GB, 0, 0);
+	REQUIRE_NOT_NULL(mz);
+	CHECK_EQ(mz->page_size, HM_PAGE_SIZE_4K);
+	/* The hint alone is allowed and changes nothing. */
+	REQUIRE_NOT_NULL(hm_memzone_reserve("hint", 64, -1, HM_MEMZONE_SIZE_HINT_ONLY, 0, 0));
+	audit_all();
+	hm_cleanup();
+}
+
 static void test_get_info(void)
 {
 	struct hm_mem_info mi;
@@ -441,5 +547,7 @@ int main(int argc, char **argv)
 	T_RUN(test_memory_limit);
 	T_RUN(test_small_limit);
 	T_RUN(test_release);
+	T_RUN(test_iova_contig);
+	T_RUN(test_page_flags);
 	return t_done();
 }

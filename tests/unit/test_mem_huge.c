@@ -36,7 +36,7 @@ static unsigned mappings(void)
 {
 	return exact_maps() ? t_count_mappings() : 0;
 }
-#define HP  HM_PAGE_SIZE_2M
+#define HP   HM_PAGE_SIZE_2M
 #define NEED 16 /* hugepages this test needs free */
 
 /* The free hugepage count once it is back to want; the kernel may free the pages
@@ -304,8 +304,7 @@ static void test_largest_and_flags(void)
 	REQUIRE_NOT_NULL(mz);
 	CHECK_EQ(mz->page_size, HP);
 	/* Contiguous in IOVA: within one hugepage always, across two when the pages allow. */
-	mz = hm_memzone_reserve("contig1", MIB, -1, HM_MEMZONE_IOVA_CONTIG | HM_MEMZONE_2MB, 0,
-				HP);
+	mz = hm_memzone_reserve("contig1", MIB, -1, HM_MEMZONE_IOVA_CONTIG | HM_MEMZONE_2MB, 0, HP);
 	REQUIRE_NOT_NULL(mz);
 	check_page_iova(mz);
 	errno = 0;
