@@ -26,7 +26,8 @@ static void show_memory(const char *when)
 	hm_mem_get_info(&mi);
 	printf("%s: %zu KiB pages (%s), IOVA %s, %u NUMA node%s, %zu KiB committed of a %zu MiB "
 	       "limit\n",
-	       when, mi.page_size >> 10, mi.hugepages ? "hugepages" : "no hugepages: 4 KiB fallback",
+	       when, mi.page_size >> 10,
+	       mi.hugepages ? "hugepages" : "no hugepages: 4 KiB fallback",
 	       mi.iova_pa ? "= physical address" : "= virtual address", mi.n_sockets,
 	       mi.n_sockets == 1 ? "" : "s", mi.committed >> 10, mi.memory_limit >> 20);
 	hm_seglist_walk(seglist_line, NULL);

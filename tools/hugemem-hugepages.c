@@ -19,9 +19,10 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: hugemem-hugepages [--show] [--reserve N|SIZE] [--release] [--size 2M|1G] "
-		   "[--node N]\n"
-		   "  N is a number of pages; SIZE ends in K, M or G (e.g. 1G: that much memory).\n");
+	fprintf(f,
+		"usage: hugemem-hugepages [--show] [--reserve N|SIZE] [--release] [--size 2M|1G] "
+		"[--node N]\n"
+		"  N is a number of pages; SIZE ends in K, M or G (e.g. 1G: that much memory).\n");
 }
 
 static int parse_size(const char *s, unsigned long long *v, bool *is_bytes)
@@ -34,11 +35,23 @@ static int parse_size(const char *s, unsigned long long *v, bool *is_bytes)
 		return -1;
 	*is_bytes = true;
 	switch (*end) {
-	case 'K': case 'k': *v <<= 10; break;
-	case 'M': case 'm': *v <<= 20; break;
-	case 'G': case 'g': *v <<= 30; break;
-	case '\0': *is_bytes = false; return 0;
-	default: return -1;
+	case 'K':
+	case 'k':
+		*v <<= 10;
+		break;
+	case 'M':
+	case 'm':
+		*v <<= 20;
+		break;
+	case 'G':
+	case 'g':
+		*v <<= 30;
+		break;
+	case '\0':
+		*is_bytes = false;
+		return 0;
+	default:
+		return -1;
 	}
 	return end[1] == '\0' ? 0 : -1;
 }
@@ -67,12 +80,12 @@ static int write_count(size_t page_size, int node, unsigned long long count)
 	FILE *f;
 
 	if (node < 0)
-		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%zukB/nr_hugepages",
-			 page_size >> 10);
+		snprintf(path, sizeof(path),
+			 "/sys/kernel/mm/hugepages/hugepages-%zukB/nr_hugepages", page_size >> 10);
 	else
 		snprintf(path, sizeof(path),
-			 "/sys/devices/system/node/node%d/hugepages/hugepages-%zukB/nr_hugepages", node,
-			 page_size >> 10);
+			 "/sys/devices/system/node/node%d/hugepages/hugepages-%zukB/nr_hugepages",
+			 node, page_size >> 10);
 	f = fopen(path, "w");
 	if (!f || fprintf(f, "%llu\n", count) < 0 || fclose(f) != 0) {
 		fprintf(stderr, "hugemem-hugepages: %s: %s\n", path, strerror(errno));

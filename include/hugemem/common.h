@@ -28,11 +28,11 @@ extern "C" {
 #define HM_VERSION_MAJOR 0
 #define HM_VERSION_MINOR 1
 #define HM_VERSION_PATCH 0
-#define HM_VERSION (HM_VERSION_MAJOR * 10000 + HM_VERSION_MINOR * 100 + HM_VERSION_PATCH)
+#define HM_VERSION       (HM_VERSION_MAJOR * 10000 + HM_VERSION_MINOR * 100 + HM_VERSION_PATCH)
 
-#define HM_CACHE_LINE 64           /* bytes; the default alignment everywhere */
-#define HM_NAME_MAX   32           /* bytes of a name, the terminating NUL included */
-#define HM_SOCKET_ANY (-1)         /* any NUMA node */
+#define HM_CACHE_LINE 64             /* bytes; the default alignment everywhere */
+#define HM_NAME_MAX   32             /* bytes of a name, the terminating NUL included */
+#define HM_SOCKET_ANY (-1)           /* any NUMA node */
 #define HM_BAD_IOVA   ((uint64_t)-1) /* what hm_virt2iova() returns for a foreign address */
 
 #define HM_PAGE_SIZE_4K ((size_t)4096)

@@ -36,7 +36,7 @@ enum hm_iova_mode {
 	HM_IOVA_VA = 2,   /* IOVA is the virtual address */
 };
 
-#define HM_THREADS_MAX_DEFAULT 256u /* thread slots in an instance */
+#define HM_THREADS_MAX_DEFAULT 256u   /* thread slots in an instance */
 #define HM_ZONES_MAX_DEFAULT   65536u /* named zones in an instance */
 
 /*
@@ -47,17 +47,18 @@ enum hm_iova_mode {
  * primary and uses only prefix, runtime_dir, proc_type and log_level.
  */
 struct hm_config {
-	size_t page_size;    /* HM_PAGE_SIZE_AUTO, _LARGEST, _4K, _2M or _1G. HUGEMEM_PAGE_SIZE */
-	bool no_huge;        /* force 4 KiB pages. HUGEMEM_NO_HUGE */
+	size_t page_size; /* HM_PAGE_SIZE_AUTO, _LARGEST, _4K, _2M or _1G. HUGEMEM_PAGE_SIZE */
+	bool no_huge;     /* force 4 KiB pages. HUGEMEM_NO_HUGE */
 	size_t memory_limit; /* bytes the instance may map in all; 0: physical memory. HUGEMEM_MEMORY */
 	size_t prealloc;     /* bytes mapped, touched and locked at init. HUGEMEM_PREALLOC */
-	const char *prefix;  /* NULL or "": a private instance. HUGEMEM_PREFIX */
-	enum hm_proc_type proc_type;       /* HUGEMEM_PROC_TYPE */
-	const char *runtime_dir; /* existing directory for the instance files. HUGEMEM_RUNTIME_DIR */
-	int log_level;           /* 0: leave as is. HUGEMEM_LOG_LEVEL */
-	enum hm_iova_mode iova_mode;       /* HUGEMEM_IOVA_MODE */
-	unsigned max_threads;    /* thread slots; 0: HM_THREADS_MAX_DEFAULT */
-	unsigned max_zones;      /* zone table size; 0: HM_ZONES_MAX_DEFAULT */
+	const char *prefix;          /* NULL or "": a private instance. HUGEMEM_PREFIX */
+	enum hm_proc_type proc_type; /* HUGEMEM_PROC_TYPE */
+	const char
+		*runtime_dir; /* existing directory for the instance files. HUGEMEM_RUNTIME_DIR */
+	int log_level;        /* 0: leave as is. HUGEMEM_LOG_LEVEL */
+	enum hm_iova_mode iova_mode; /* HUGEMEM_IOVA_MODE */
+	unsigned max_threads;        /* thread slots; 0: HM_THREADS_MAX_DEFAULT */
+	unsigned max_zones;          /* zone table size; 0: HM_ZONES_MAX_DEFAULT */
 };
 
 /* Fill cfg with the defaults that hm_init(NULL) uses, before the environment. */

@@ -32,10 +32,10 @@ struct hm_hugepage_size {
 };
 
 struct hm_hugepage_info {
-	size_t default_size;     /* the kernel's default hugepage size, 0 if none */
+	size_t default_size; /* the kernel's default hugepage size, 0 if none */
 	unsigned n_sizes;
 	struct hm_hugepage_size sizes[HM_HUGEPAGE_SIZES_MAX]; /* smallest first */
-	unsigned n_nodes;        /* NUMA nodes with memory; 1 on a non-NUMA machine */
+	unsigned n_nodes; /* NUMA nodes with memory; 1 on a non-NUMA machine */
 	int nodes[HM_NUMA_NODES_MAX];
 };
 
@@ -47,17 +47,17 @@ HM_API int hm_hugepage_discover(struct hm_hugepage_info *info);
 
 /* What the running instance got: hm_mem_get_info() fills it. */
 struct hm_mem_info {
-	size_t page_size;        /* the main page size (the first segment lists) */
-	bool hugepages;          /* page_size is a hugepage size */
-	bool iova_pa;            /* IOVA is the physical address (else the virtual one) */
-	bool shared;             /* a prefixed instance other processes may attach to */
-	int proc_type;           /* HM_PROC_PRIMARY or HM_PROC_SECONDARY */
-	unsigned n_sockets;      /* NUMA nodes in use */
+	size_t page_size;   /* the main page size (the first segment lists) */
+	bool hugepages;     /* page_size is a hugepage size */
+	bool iova_pa;       /* IOVA is the physical address (else the virtual one) */
+	bool shared;        /* a prefixed instance other processes may attach to */
+	int proc_type;      /* HM_PROC_PRIMARY or HM_PROC_SECONDARY */
+	unsigned n_sockets; /* NUMA nodes in use */
 	unsigned n_seglists;
-	size_t memory_limit;     /* bytes the instance may commit */
-	size_t committed;        /* bytes committed now */
-	size_t prealloc;         /* bytes committed and locked at init */
-	void *va_base;           /* the instance's reserved range */
+	size_t memory_limit; /* bytes the instance may commit */
+	size_t committed;    /* bytes committed now */
+	size_t prealloc;     /* bytes committed and locked at init */
+	void *va_base;       /* the instance's reserved range */
 	size_t va_len;
 };
 
@@ -69,9 +69,9 @@ struct hm_seglist_info {
 	unsigned index;
 	size_t page_size;
 	int socket;
-	void *base;            /* start of its virtual range */
-	size_t n_pages;        /* pages the range can hold */
-	size_t n_committed;    /* pages committed now */
+	void *base;         /* start of its virtual range */
+	size_t n_pages;     /* pages the range can hold */
+	size_t n_committed; /* pages committed now */
 };
 
 typedef int hm_seglist_walk_cb(const struct hm_seglist_info *sl, void *arg);

@@ -20,21 +20,21 @@ extern "C" {
 #endif
 
 /* Flags of hm_memzone_reserve(). The page-size flags may be combined: any of them will do. */
-#define HM_MEMZONE_4KB           0x0001u /* on 4 KiB pages */
-#define HM_MEMZONE_2MB           0x0002u /* on 2 MiB pages */
-#define HM_MEMZONE_1GB           0x0004u /* on 1 GiB pages */
+#define HM_MEMZONE_4KB            0x0001u /* on 4 KiB pages */
+#define HM_MEMZONE_2MB            0x0002u /* on 2 MiB pages */
+#define HM_MEMZONE_1GB            0x0004u /* on 1 GiB pages */
 #define HM_MEMZONE_SIZE_HINT_ONLY 0x0008u /* the page-size flags are a preference, not a rule */
-#define HM_MEMZONE_IOVA_CONTIG   0x0010u /* the zone is contiguous in IOVA space too */
+#define HM_MEMZONE_IOVA_CONTIG    0x0010u /* the zone is contiguous in IOVA space too */
 
 /* A zone, read-only to users. The pointer stays valid until hm_memzone_free(). */
 struct hm_memzone {
 	char name[HM_NAME_MAX];
 	void *addr;
-	uint64_t iova;    /* IOVA of addr; HM_BAD_IOVA never appears here */
+	uint64_t iova; /* IOVA of addr; HM_BAD_IOVA never appears here */
 	size_t len;
 	size_t page_size; /* of the pages backing the zone */
 	int socket;
-	unsigned flags;   /* as given to hm_memzone_reserve() */
+	unsigned flags; /* as given to hm_memzone_reserve() */
 };
 
 /*

@@ -271,8 +271,8 @@ static struct hm_heap_block *carve(struct hm_heap *h, struct hm_heap_block *b, c
 }
 
 /* Look at every free block big enough, in class order: for requests with placement rules. */
-static struct hm_heap_block *scan(struct hm_heap *h, uint64_t size, uint64_t need,
-				  uint64_t align, uint64_t bound, bool contig, char **p)
+static struct hm_heap_block *scan(struct hm_heap *h, uint64_t size, uint64_t need, uint64_t align,
+				  uint64_t bound, bool contig, char **p)
 {
 	unsigned fl0, sl0;
 
@@ -393,8 +393,8 @@ static void trim(struct hm_heap *h)
  * few blocks of the request's own class (so a request for exactly the
  * largest free block does not grow the heap).
  */
-static struct hm_heap_block *find(struct hm_heap *h, uint64_t size, uint64_t need,
-				  uint64_t align, uint64_t bound, unsigned flags, char **p)
+static struct hm_heap_block *find(struct hm_heap *h, uint64_t size, uint64_t need, uint64_t align,
+				  uint64_t bound, unsigned flags, char **p)
 {
 	bool contig = flags & HM_HEAP_CONTIG;
 	bool rules = align > HM_HEAP_UNIT || bound || contig;
@@ -485,7 +485,8 @@ int hm__heap_free(void *p)
 
 	if (!b) {
 		hm__err("free of %p: not a live heap block (foreign pointer, double free or "
-			"smashed header)", p);
+			"smashed header)",
+			p);
 		return -EINVAL;
 	}
 	h = &heaps(SH())[b->heap];
@@ -576,11 +577,11 @@ void hm__heap_get_stats(struct hm_heap *h, struct hm_heap_stats *st)
 	hm__mutex_unlock(&h->lock);
 }
 
-#define AUDIT_FAIL(...)                                                                            \
-	do {                                                                                       \
-		hm__err(__VA_ARGS__);                                                              \
-		rc = -EFAULT;                                                                      \
-		goto out;                                                                          \
+#define AUDIT_FAIL(...)               \
+	do {                          \
+		hm__err(__VA_ARGS__); \
+		rc = -EFAULT;         \
+		goto out;             \
 	} while (0)
 
 int hm__heap_audit(struct hm_heap *h)
@@ -599,15 +600,17 @@ int hm__heap_audit(struct hm_heap *h)
 		heap_size += c->len;
 		while (bsize(b) != 0) {
 			if (b->prev != prev)
-				AUDIT_FAIL("heap %u: block %p: prev link %#" PRIx64 ", expected %#" PRIx64,
+				AUDIT_FAIL("heap %u: block %p: prev link %#" PRIx64
+					   ", expected %#" PRIx64,
 					   h->index, (void *)b, b->prev, prev);
 			if (b->cookie != cookie_for(b))
 				AUDIT_FAIL("heap %u: block %p: bad cookie", h->index, (void *)b);
 			if (bsize(b) % HM_HEAP_UNIT || bsize(b) < HM_HEAP_UNIT)
-				AUDIT_FAIL("heap %u: block %p: bad size %" PRIu64, h->index, (void *)b,
-					   bsize(b));
+				AUDIT_FAIL("heap %u: block %p: bad size %" PRIu64, h->index,
+					   (void *)b, bsize(b));
 			if (is_free(b) && prev_free)
-				AUDIT_FAIL("heap %u: blocks before %p are both free", h->index, (void *)b);
+				AUDIT_FAIL("heap %u: blocks before %p are both free", h->index,
+					   (void *)b);
 			prev_free = is_free(b);
 			if (is_free(b)) {
 				n_free++;
@@ -631,19 +634,21 @@ int hm__heap_audit(struct hm_heap *h)
 			bool bit = (h->sl_bitmap[fl] >> sl) & 1;
 
 			if (bit != (h->head[fl][sl] != 0) || (bit && !((h->fl_bitmap >> fl) & 1)))
-				AUDIT_FAIL("heap %u: class (%u, %u): bitmaps disagree with the list",
-					   h->index, fl, sl);
+				AUDIT_FAIL(
+					"heap %u: class (%u, %u): bitmaps disagree with the list",
+					h->index, fl, sl);
 			for (uint64_t o = h->head[fl][sl]; o; o = links(blk(o))->next) {
 				struct hm_heap_block *b = blk(o);
 				unsigned f, s;
 
 				mapping(bsize(b), &f, &s);
 				if (!is_free(b) || f != fl || s != sl || links(b)->prev != prev)
-					AUDIT_FAIL("heap %u: free list (%u, %u): bad block %p", h->index,
-						   fl, sl, (void *)b);
+					AUDIT_FAIL("heap %u: free list (%u, %u): bad block %p",
+						   h->index, fl, sl, (void *)b);
 				prev = o;
 				if (++listed > n_free)
-					AUDIT_FAIL("heap %u: free lists hold more blocks than the chunks",
+					AUDIT_FAIL("heap %u: free lists hold more blocks than the "
+						   "chunks",
 						   h->index);
 			}
 		}

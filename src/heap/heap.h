@@ -50,8 +50,8 @@ struct hm_heap_chunk {
 };
 
 struct hm_heap_stats {
-	uint64_t heap_size;  /* bytes in chunks */
-	uint64_t free_size;  /* bytes in free blocks, headers included */
+	uint64_t heap_size;    /* bytes in chunks */
+	uint64_t free_size;    /* bytes in free blocks, headers included */
 	uint64_t largest_free; /* the largest free block's payload */
 	uint64_t n_free_blocks;
 	uint64_t n_used_blocks;
@@ -61,13 +61,13 @@ struct hm_heap_stats {
 
 struct hm_heap {
 	struct hm_mutex lock;
-	uint32_t index;   /* the segment list it takes pages from */
+	uint32_t index; /* the segment list it takes pages from */
 	int32_t socket;
 	uint64_t page_size;
 	uint64_t fl_bitmap;
 	uint32_t sl_bitmap[HM_HEAP_FL];
 	uint64_t head[HM_HEAP_FL][HM_HEAP_SL]; /* free-list heads (offsets) */
-	uint64_t chunks;  /* first chunk */
+	uint64_t chunks;                       /* first chunk */
 	uint64_t n_empty; /* unpinned chunks that are wholly free (kept for hysteresis) */
 	struct hm_heap_stats st;
 };

@@ -19,8 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define KNOWN_FLAGS                                                                                \
-	(HM_MEMZONE_4KB | HM_MEMZONE_2MB | HM_MEMZONE_1GB | HM_MEMZONE_SIZE_HINT_ONLY |            \
+#define KNOWN_FLAGS                                                                     \
+	(HM_MEMZONE_4KB | HM_MEMZONE_2MB | HM_MEMZONE_1GB | HM_MEMZONE_SIZE_HINT_ONLY | \
 	 HM_MEMZONE_IOVA_CONTIG)
 #define PAGE_FLAGS (HM_MEMZONE_4KB | HM_MEMZONE_2MB | HM_MEMZONE_1GB)
 
@@ -36,11 +36,11 @@ struct zone_entry {
 
 struct zone_table {
 	struct hm_mutex lock;
-	uint32_t max;        /* entries */
-	uint32_t count;      /* live zones */
-	uint32_t high;       /* entries ever used: [0, high) */
-	uint32_t free_head;  /* index + 1 of the first freed entry */
-	uint32_t hash_mask;  /* hash slots - 1; slots hold index + 1, 0 is empty */
+	uint32_t max;       /* entries */
+	uint32_t count;     /* live zones */
+	uint32_t high;      /* entries ever used: [0, high) */
+	uint32_t free_head; /* index + 1 of the first freed entry */
+	uint32_t hash_mask; /* hash slots - 1; slots hold index + 1, 0 is empty */
 	uint32_t pad;
 	uint64_t entries_off;
 	uint64_t hash_off;
@@ -163,8 +163,7 @@ static bool size_matches(uint64_t page_size, unsigned flags)
  * first, if none is asked), on the socket asked or else the caller's node
  * first; then, with HM_MEMZONE_SIZE_HINT_ONLY, the other page sizes.
  */
-static unsigned pick_heaps(const struct hm_shared *sh, int socket, unsigned flags,
-			   unsigned *order)
+static unsigned pick_heaps(const struct hm_shared *sh, int socket, unsigned flags, unsigned *order)
 {
 	int near = socket == HM_SOCKET_ANY ? hm_socket_id() : socket;
 	bool sized = flags & PAGE_FLAGS;
@@ -223,7 +222,8 @@ static void *zone_memory(const struct hm_shared *sh, size_t *len, int socket, un
 			    !atomic_exchange(&warned, true))
 				hm__warn("out of %" PRIu64 " KiB hugepages: zones now use %" PRIu64
 					 " KiB pages",
-					 sh->seglists[order[0]].page_size >> 10, h->page_size >> 10);
+					 sh->seglists[order[0]].page_size >> 10,
+					 h->page_size >> 10);
 			*heap = order[k];
 			return p;
 		}

@@ -33,11 +33,28 @@ int hm__parse_size(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (shift && (*end == 'B' || *end == 'b'))
 		end++;
@@ -200,7 +217,8 @@ int hm__config_resolve(const struct hm_config *cfg, struct hm_config *out, char 
 	if (out->prefix && *out->prefix) {
 		if (!prefix_ok(out->prefix)) {
 			hm__err("%s \"%s\" is not valid: 1 to %d letters, digits, '-', '_' or '.'",
-				out->prefix == getenv("HUGEMEM_PREFIX") ? "HUGEMEM_PREFIX" : "prefix",
+				out->prefix == getenv("HUGEMEM_PREFIX") ? "HUGEMEM_PREFIX"
+									: "prefix",
 				out->prefix, HM_NAME_MAX - 1);
 			return -EINVAL;
 		}

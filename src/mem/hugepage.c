@@ -100,7 +100,8 @@ static void find_mounts(struct hm_hugepage_info *info)
 		}
 		for (unsigned i = 0; i < info->n_sizes; i++) {
 			if (info->sizes[i].page_size == size && !info->sizes[i].mount[0])
-				snprintf(info->sizes[i].mount, sizeof(info->sizes[i].mount), "%s", dir);
+				snprintf(info->sizes[i].mount, sizeof(info->sizes[i].mount), "%s",
+					 dir);
 		}
 	}
 	fclose(f);
@@ -132,7 +133,8 @@ int hm_hugepage_discover(struct hm_hugepage_info *info)
 		hs->surplus = read_count(dir, "surplus_hugepages");
 		for (unsigned n = 0; n < info->n_nodes; n++) {
 			int node = info->nodes[n];
-			snprintf(dir, sizeof(dir), "%s/node%d/hugepages/%s", SYS_NODES, node, e->d_name);
+			snprintf(dir, sizeof(dir), "%s/node%d/hugepages/%s", SYS_NODES, node,
+				 e->d_name);
 			hs->node_total[node] = read_count(dir, "nr_hugepages");
 			hs->node_free[node] = read_count(dir, "free_hugepages");
 		}
@@ -141,8 +143,8 @@ int hm_hugepage_discover(struct hm_hugepage_info *info)
 	closedir(d);
 	/* Smallest first. */
 	for (unsigned i = 1; i < info->n_sizes; i++) {
-		for (unsigned j = i; j > 0 && info->sizes[j - 1].page_size > info->sizes[j].page_size;
-		     j--) {
+		for (unsigned j = i;
+		     j > 0 && info->sizes[j - 1].page_size > info->sizes[j].page_size; j--) {
 			struct hm_hugepage_size t = info->sizes[j];
 			info->sizes[j] = info->sizes[j - 1];
 			info->sizes[j - 1] = t;

@@ -31,12 +31,12 @@
 #include <hugemem/core.h>
 #include <hugemem/mem.h>
 
-#define HM_SHARED_MAGIC    UINT64_C(0x4d454d4547554824) /* "$HUGEMEM", little-endian */
-#define HM_LAYOUT_VERSION  1u
-#define HM_SEGLISTS_MAX    8
-#define HM_CONFIG_FILE     "config"
-#define HM_LOCK_FILE       "lock"
-#define HM_PATH_MAX        256
+#define HM_SHARED_MAGIC   UINT64_C(0x4d454d4547554824) /* "$HUGEMEM", little-endian */
+#define HM_LAYOUT_VERSION 1u
+#define HM_SEGLISTS_MAX   8
+#define HM_CONFIG_FILE    "config"
+#define HM_LOCK_FILE      "lock"
+#define HM_PATH_MAX       256
 
 /* Areas of upper layers inside the config region, each found by its offset here. */
 enum hm_area {
@@ -88,8 +88,8 @@ struct hm_shared {
 	uint64_t va_len;         /* the whole reservation */
 	uint64_t config_len;     /* the config region (its file's size) */
 	int32_t primary_pid;
-	uint32_t shared;         /* 1: a prefixed instance */
-	uint64_t page_size;      /* main page size */
+	uint32_t shared;    /* 1: a prefixed instance */
+	uint64_t page_size; /* main page size */
 	uint64_t memory_limit;
 	uint64_t prealloc;
 	_Atomic uint64_t committed; /* bytes committed in all segment lists */
@@ -100,23 +100,23 @@ struct hm_shared {
 	uint32_t n_seglists;
 	uint32_t max_threads;
 	struct hm_seglist seglists[HM_SEGLISTS_MAX];
-	uint64_t threads_off;     /* struct hm_thread_slot[max_threads] */
+	uint64_t threads_off; /* struct hm_thread_slot[max_threads] */
 	_Atomic uint32_t n_threads;
 	uint32_t max_zones;
 	uint64_t area_off[HM_AREA_MAX];
-	uint64_t alloc_off;       /* bump pointer of hm__shared_alloc (primary init only) */
+	uint64_t alloc_off; /* bump pointer of hm__shared_alloc (primary init only) */
 };
 
 /* The process's view of the running instance. NULL-free only while initialised. */
 struct hm_process {
-	struct hm_shared *sh;    /* == base */
-	int proc_type;           /* HM_PROC_PRIMARY / HM_PROC_SECONDARY */
-	int config_fd;           /* the config file or memfd */
-	int lock_fd;             /* primary of a shared instance: holds the lock */
+	struct hm_shared *sh;       /* == base */
+	int proc_type;              /* HM_PROC_PRIMARY / HM_PROC_SECONDARY */
+	int config_fd;              /* the config file or memfd */
+	int lock_fd;                /* primary of a shared instance: holds the lock */
 	int memfd[HM_SEGLISTS_MAX]; /* this process's descriptors of the seglist files */
-	uint64_t generation;     /* bumps at every hm_init, so stale thread-locals are seen */
-	pid_t pid;               /* the process that called hm_init; a forked child differs */
-	char dir[HM_PATH_MAX];   /* the instance directory ("" for a private instance) */
+	uint64_t generation;        /* bumps at every hm_init, so stale thread-locals are seen */
+	pid_t pid;                  /* the process that called hm_init; a forked child differs */
+	char dir[HM_PATH_MAX];      /* the instance directory ("" for a private instance) */
 };
 
 extern struct hm_process hm__proc;

@@ -23,9 +23,9 @@
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
-#define HM_MPOL_BIND    2
-#define HM_MPOL_F_NODE  (1 << 0)
-#define HM_MPOL_F_ADDR  (1 << 1)
+#define HM_MPOL_BIND   2
+#define HM_MPOL_F_NODE (1 << 0)
+#define HM_MPOL_F_ADDR (1 << 1)
 
 /* Fault injection: which operations, which call (counted down), which errno. */
 static struct {

@@ -68,7 +68,8 @@ uint64_t hm_virt2iova(const void *addr)
 	w = page_word(sh, addr, &sl);
 	if (!w)
 		return HM_BAD_IOVA;
-	return (w & ~UINT64_C(1)) + (((uintptr_t)addr - sh->base - sl->base_off) & (sl->page_size - 1));
+	return (w & ~UINT64_C(1)) +
+	       (((uintptr_t)addr - sh->base - sl->base_off) & (sl->page_size - 1));
 }
 
 int hm_socket_of(const void *addr)
@@ -340,8 +341,9 @@ void hm_mem_dump(FILE *f)
 		size_text(sh->memory_limit, b, sizeof(b)), size_text(sh->prealloc, c, sizeof(c)));
 	for (unsigned i = 0; i < sh->n_seglists; i++) {
 		const struct hm_seglist *sl = &sh->seglists[i];
-		fprintf(f, "  seglist %u: %s pages, socket %d, %p, %" PRIu64 " of %" PRIu64
-			   " pages committed\n",
+		fprintf(f,
+			"  seglist %u: %s pages, socket %d, %p, %" PRIu64 " of %" PRIu64
+			" pages committed\n",
 			i, size_text(sl->page_size, a, sizeof(a)), sl->socket,
 			hm__ptr(sh, sl->base_off), sl->n_committed, sl->n_pages);
 	}

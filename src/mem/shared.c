@@ -123,11 +123,12 @@ static int instance_dir(const struct hm_config *cfg, bool create, char *dir)
 		if (stat(cfg->runtime_dir, &st)) {
 			rc = -errno; /* before the log, whose sink may change errno */
 			return hm__err("runtime directory %s: %s", cfg->runtime_dir,
-				       hm_strerror(rc)), rc;
+				       hm_strerror(rc)),
+			       rc;
 		}
 		if (!S_ISDIR(st.st_mode))
-			return hm__err("runtime directory %s is not a directory",
-				       cfg->runtime_dir), -ENOTDIR;
+			return hm__err("runtime directory %s is not a directory", cfg->runtime_dir),
+			       -ENOTDIR;
 		snprintf(base, sizeof(base), "%s", cfg->runtime_dir);
 	} else {
 		if (xdg && *xdg && strlen(xdg) < HM_PATH_MAX - 64)
@@ -287,7 +288,8 @@ static int choose_pages(const struct hm_config *cfg, struct layout *lo)
 			}
 		}
 	} else if (lo->hp.default_size) {
-		uint64_t need = hm__align_up(cfg->prealloc, lo->hp.default_size) / lo->hp.default_size;
+		uint64_t need =
+			hm__align_up(cfg->prealloc, lo->hp.default_size) / lo->hp.default_size;
 		if (free_pages_of(&lo->hp, lo->hp.default_size) >= HM_MAX(need, 1))
 			pick = lo->hp.default_size;
 	}
@@ -295,7 +297,8 @@ static int choose_pages(const struct hm_config *cfg, struct layout *lo)
 		lo->sizes[lo->n_sizes++] = pick;
 	} else {
 		size_t dsz = lo->hp.default_size ? lo->hp.default_size : HM_PAGE_SIZE_2M;
-		hm__warn("using 4 KiB pages: %u free %zu KiB hugepages%s (reserve some with: echo N > "
+		hm__warn("using 4 KiB pages: %u free %zu KiB hugepages%s (reserve some with: echo "
+			 "N > "
 			 "/proc/sys/vm/nr_hugepages)",
 			 free_pages_of(&lo->hp, dsz), dsz >> 10,
 			 cfg->prealloc ? ", too few for the prealloc" : "");
@@ -362,7 +365,8 @@ static int make_seglists(struct hm_shared *sh, struct hm_process *p, const struc
 			off = hm__align_up(off, ps);
 			sl->base_off = off;
 			off += sl->n_pages * ps;
-			sl->bitmap_off = hm__shared_alloc(sh, hm__bitmap_words(sl->n_pages) * 8, 64);
+			sl->bitmap_off =
+				hm__shared_alloc(sh, hm__bitmap_words(sl->n_pages) * 8, 64);
 			sl->iova_off = hm__shared_alloc(sh, sl->n_pages * sizeof(uint64_t), 64);
 			if (!sl->bitmap_off || !sl->iova_off)
 				return -ENOMEM;
@@ -370,12 +374,14 @@ static int make_seglists(struct hm_shared *sh, struct hm_process *p, const struc
 			fd = hm__os_memfd(name, ps);
 			if (fd < 0)
 				return hm__err("memfd for %" PRIu64 " KiB pages: %s", ps >> 10,
-					       hm_strerror(fd)), fd;
+					       hm_strerror(fd)),
+				       fd;
 			p->memfd[n] = fd;
 			sl->memfd = fd;
 			rc = hm__os_truncate(fd, sl->n_pages * ps);
 			if (!rc)
-				rc = hm__os_map_fd(hm__ptr(sh, sl->base_off), sl->n_pages * ps, fd, 0);
+				rc = hm__os_map_fd(hm__ptr(sh, sl->base_off), sl->n_pages * ps, fd,
+						   0);
 			if (rc)
 				return hm__err("segment list %u: %s", n, hm_strerror(rc)), rc;
 			sh->n_seglists = n + 1;
@@ -408,14 +414,16 @@ static int create(const struct hm_config *cfg, struct hm_process *p)
 		return -EINVAL;
 	}
 	if (cfg->prealloc > limit) {
-		hm__err("prealloc (%zu) exceeds the memory limit (%" PRIu64 ")", cfg->prealloc, limit);
+		hm__err("prealloc (%zu) exceeds the memory limit (%" PRIu64 ")", cfg->prealloc,
+			limit);
 		return -EINVAL;
 	}
 	config_len = config_size(&lo, limit, n_sockets, cfg);
 	va_len = range_size(&lo, config_len, limit, n_sockets);
 	if ((rc = reserve_range((size_t)va_len, lo.sizes[0], &base)) != 0)
 		return hm__err("reserving %" PRIu64 " MiB of address space: %s", va_len >> 20,
-			       hm_strerror(rc)), rc;
+			       hm_strerror(rc)),
+		       rc;
 	/* From here on drop_view() undoes everything. */
 	sh = base;
 	if (p->dir[0]) {
@@ -466,8 +474,8 @@ static int create(const struct hm_config *cfg, struct hm_process *p)
 		       lo.sizes[0] > hm__os_page_size());
 	if ((rc = hm__mutex_init(&sh->mem_lock)) != 0)
 		return rc;
-	sh->threads_off = hm__shared_alloc(sh, (uint64_t)cfg->max_threads *
-						       sizeof(struct hm_thread_slot), 64);
+	sh->threads_off = hm__shared_alloc(
+		sh, (uint64_t)cfg->max_threads * sizeof(struct hm_thread_slot), 64);
 	if (!sh->threads_off)
 		return -ENOMEM;
 	return make_seglists(sh, p, &lo);
@@ -486,7 +494,8 @@ static int preallocate(struct hm_shared *sh)
 	rc = hm__mem_commit(0, n, false, &va);
 	if (rc)
 		return hm__err("preallocating %" PRIu64 " MiB: %s", sh->prealloc >> 20,
-			       hm_strerror(rc)), rc;
+			       hm_strerror(rc)),
+		       rc;
 	sl->n_pinned = n;
 	rc = hm__os_lock(va, n * sl->page_size);
 	if (rc)
@@ -525,7 +534,8 @@ static int attach(const struct hm_config *cfg, struct hm_process *p)
 	for (unsigned tries = 0;; tries++) {
 		memset(&hdr, 0, sizeof(hdr));
 		fd = hm__os_open(path, O_RDWR, 0);
-		if (fd >= 0 && pread(fd, &hdr, sizeof(hdr), 0) >= 24 && hdr.magic == HM_SHARED_MAGIC)
+		if (fd >= 0 && pread(fd, &hdr, sizeof(hdr), 0) >= 24 &&
+		    hdr.magic == HM_SHARED_MAGIC)
 			break;
 		if (fd >= 0)
 			close(fd);
@@ -536,8 +546,10 @@ static int attach(const struct hm_config *cfg, struct hm_process *p)
 		nanosleep(&pause, NULL);
 	}
 	p->config_fd = fd;
-	if (hdr.layout_version != HM_LAYOUT_VERSION || hdr.header_size != sizeof(struct hm_shared)) {
-		hm__err("the primary of prefix \"%s\" has layout version %u (size %u); this library "
+	if (hdr.layout_version != HM_LAYOUT_VERSION ||
+	    hdr.header_size != sizeof(struct hm_shared)) {
+		hm__err("the primary of prefix \"%s\" has layout version %u (size %u); this "
+			"library "
 			"has %u (size %zu)",
 			cfg->prefix, hdr.layout_version, hdr.header_size, HM_LAYOUT_VERSION,
 			sizeof(struct hm_shared));
@@ -564,9 +576,11 @@ static int attach(const struct hm_config *cfg, struct hm_process *p)
 		fd = hm__os_open(fdpath, O_RDWR, 0);
 		if (fd < 0)
 			return hm__err("opening the primary's memory %s: %s", fdpath,
-				       hm_strerror(fd)), fd;
+				       hm_strerror(fd)),
+			       fd;
 		p->memfd[i] = fd;
-		rc = hm__os_map_fd(hm__ptr(p->sh, sl->base_off), sl->n_pages * sl->page_size, fd, 0);
+		rc = hm__os_map_fd(hm__ptr(p->sh, sl->base_off), sl->n_pages * sl->page_size, fd,
+				   0);
 		if (rc)
 			return rc;
 	}
