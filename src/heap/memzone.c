@@ -26,12 +26,12 @@
 
 #include <hugemem/memzone.h>
 
+/* 128 bytes, cache-line aligned: a lookup's name compare touches one line. */
 struct zone_entry {
 	struct hm_memzone mz; /* first: users hold a pointer to it */
 	uint32_t used;
 	uint32_t hash;
 	uint32_t next_free; /* index + 1 of the next free entry, 0 at the end */
-	uint32_t pad;
 };
 
 struct zone_table {
@@ -40,7 +40,7 @@ struct zone_table {
 	uint32_t count;     /* live zones */
 	uint32_t high;      /* entries ever used: [0, high) */
 	uint32_t free_head; /* index + 1 of the first freed entry */
-	uint32_t hash_mask; /* hash slots - 1; slots hold index + 1, 0 is empty */
+	uint32_t hash_mask; /* hash slots - 1; a slot holds hash << 32 | (index + 1), 0 if empty */
 	uint32_t pad;
 	uint64_t entries_off;
 	uint64_t hash_off;
@@ -56,7 +56,7 @@ static struct zone_entry *entries(const struct hm_shared *sh, const struct zone_
 	return hm__ptr(sh, t->entries_off);
 }
 
-static uint32_t *slots(const struct hm_shared *sh, const struct zone_table *t)
+static uint64_t *slots(const struct hm_shared *sh, const struct zone_table *t)
 {
 	return hm__ptr(sh, t->hash_off);
 }
@@ -71,7 +71,7 @@ int hm__memzone_setup(struct hm_shared *sh)
 		hash_slots *= 2;
 	toff = hm__shared_alloc(sh, sizeof(struct zone_table), 64);
 	eoff = hm__shared_alloc(sh, sizeof(struct zone_entry) * sh->max_zones, 64);
-	hoff = hm__shared_alloc(sh, sizeof(uint32_t) * hash_slots, 64);
+	hoff = hm__shared_alloc(sh, sizeof(uint64_t) * hash_slots, 64);
 	if (!toff || !eoff || !hoff)
 		return -ENOMEM;
 	sh->area_off[HM_AREA_MEMZONE] = toff;
@@ -97,16 +97,20 @@ static uint32_t name_hash(const char *name)
 static uint32_t probe(const struct hm_shared *sh, const struct zone_table *t, const char *name,
 		      uint32_t hash, bool *found)
 {
-	const uint32_t *s = slots(sh, t);
+	const uint64_t *s = slots(sh, t);
 	const struct zone_entry *e = entries(sh, t);
 
+	/* The slot carries the hash, so an entry (another cache line) is read
+	 * only when its hash matches: one miss in the slots, one in the entry. */
 	for (uint32_t i = hash & t->hash_mask;; i = (i + 1) & t->hash_mask) {
 		if (s[i] == 0) {
 			*found = false;
 			return i;
 		}
-		const struct zone_entry *z = &e[s[i] - 1];
-		if (z->hash == hash && strncmp(z->mz.name, name, HM_NAME_MAX) == 0) {
+		if ((uint32_t)(s[i] >> 32) != hash)
+			continue;
+		const struct zone_entry *z = &e[(uint32_t)s[i] - 1];
+		if (strncmp(z->mz.name, name, HM_NAME_MAX) == 0) {
 			*found = true;
 			return i;
 		}
@@ -116,15 +120,14 @@ static uint32_t probe(const struct hm_shared *sh, const struct zone_table *t, co
 /* Remove slot i, shifting later entries of the same run back into the hole. */
 static void unhash(const struct hm_shared *sh, struct zone_table *t, uint32_t i)
 {
-	uint32_t *s = slots(sh, t);
-	const struct zone_entry *e = entries(sh, t);
+	uint64_t *s = slots(sh, t);
 	uint32_t j = i;
 
 	for (;;) {
 		j = (j + 1) & t->hash_mask;
 		if (s[j] == 0)
 			break;
-		uint32_t home = e[s[j] - 1].hash & t->hash_mask;
+		uint32_t home = (uint32_t)(s[j] >> 32) & t->hash_mask;
 		/* Move j into the hole i unless its home lies cyclically in (i, j]. */
 		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
 		if (!stays) {
@@ -296,7 +299,7 @@ const struct hm_memzone *hm_memzone_reserve(const char *name, size_t len, int so
 	z->hash = hash;
 	z->used = 1;
 	z->next_free = 0;
-	slots(sh, t)[slot] = (uint32_t)(z - entries(sh, t)) + 1;
+	slots(sh, t)[slot] = (uint64_t)hash << 32 | ((uint32_t)(z - entries(sh, t)) + 1);
 	t->count++;
 	hm__mutex_unlock(&t->lock);
 	return &z->mz;
@@ -320,7 +323,7 @@ const struct hm_memzone *hm_memzone_lookup(const char *name)
 	hm__mutex_lock(&t->lock);
 	slot = probe(sh, t, name, name_hash(name), &found);
 	if (found)
-		mz = &entries(sh, t)[slots(sh, t)[slot] - 1].mz;
+		mz = &entries(sh, t)[(uint32_t)slots(sh, t)[slot] - 1].mz;
 	hm__mutex_unlock(&t->lock);
 	return mz ? mz : hm__null_errno(ENOENT);
 }
