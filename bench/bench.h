@@ -130,6 +130,9 @@ BENCH_SUITES(BENCH_DECLARE_SUITE)
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
+/* Let the calling thread (a forked child) run on every CPU again: for cases,
+ * like init, whose implementations may use several threads. */
+void bench_unpin(void);
 
 /* A small, fast generator for shuffles (splitmix64); state is any seed. */
 uint64_t bench_rand(uint64_t *state);

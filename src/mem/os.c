@@ -76,6 +76,18 @@ size_t hm__os_page_size(void)
 	return ps;
 }
 
+unsigned hm__os_cpus(void)
+{
+	cpu_set_t set;
+	int n;
+
+	/* The CPUs this thread may run on: a process pinned to one CPU gets no helpers. */
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned)n : 1;
+}
+
 /* Physical frame numbers show in the pagemap only with CAP_SYS_ADMIN; else they read 0. */
 bool hm__os_pagemap_has_pfn(void)
 {
@@ -154,18 +166,6 @@ int hm__os_map_fd(void *addr, size_t len, int fd, uint64_t off)
 	return p == MAP_FAILED ? -errno : 0;
 }
 
-int hm__os_commit(int fd, uint64_t off, uint64_t len)
-{
-	int rc = injected(HM_OS_FALLOCATE);
-
-	if (rc)
-		return rc;
-	/* fallocate reports a shortage of hugepages as ENOSPC; an mmap fault would be SIGBUS. */
-	if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0)
-		return 0;
-	return errno == ENOSPC ? -ENOMEM : -errno;
-}
-
 int hm__os_release(int fd, uint64_t off, uint64_t len)
 {
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len))
@@ -188,18 +188,25 @@ int hm__os_bind(void *addr, size_t len, int socket)
 	return 0;
 }
 
-int hm__os_populate(void *addr, size_t len)
+int hm__os_commit(int fd, uint64_t off, void *addr, size_t len)
 {
 	int rc = injected(HM_OS_POPULATE);
 
 	if (rc)
 		return rc;
+	/* One call allocates and maps every page; hugetlb faults of different
+	 * pages run in parallel, so callers may split a large range over threads.
+	 * A shortage of hugepages is EFAULT ("would SIGBUS"). */
 	if (madvise(addr, len, MADV_POPULATE_WRITE) == 0)
 		return 0;
 	if (errno != EINVAL)
 		return errno == EFAULT ? -ENOMEM : -errno;
-	/* Before Linux 5.14: touch one byte of every base page instead. The pages
-	 * are committed already, so no fault can fail for want of memory. */
+	/* Before Linux 5.14: allocate with fallocate, which reports a shortage as
+	 * ENOSPC instead of a SIGBUS at the first touch, then touch every page. */
+	if ((rc = injected(HM_OS_FALLOCATE)) != 0)
+		return rc;
+	if (fallocate(fd, 0, (off_t)off, (off_t)len))
+		return errno == ENOSPC ? -ENOMEM : -errno;
 	for (size_t i = 0; i < len; i += hm__os_page_size())
 		((volatile char *)addr)[i] = ((volatile char *)addr)[i];
 	return 0;

@@ -19,9 +19,9 @@ enum hm__os_op {
 	HM_OS_MMAP = 1u << 0,      /* hm__os_reserve, hm__os_map_fd */
 	HM_OS_MEMFD = 1u << 1,     /* hm__os_memfd */
 	HM_OS_FTRUNCATE = 1u << 2, /* hm__os_truncate */
-	HM_OS_FALLOCATE = 1u << 3, /* hm__os_commit */
+	HM_OS_FALLOCATE = 1u << 3, /* hm__os_commit, on kernels without MADV_POPULATE_WRITE */
 	HM_OS_MBIND = 1u << 4,     /* hm__os_bind */
-	HM_OS_POPULATE = 1u << 5,  /* hm__os_populate */
+	HM_OS_POPULATE = 1u << 5,  /* hm__os_commit */
 	HM_OS_OPEN = 1u << 6,      /* hm__os_open (runtime files) */
 	HM_OS_ALL = 0x7fu,
 };
@@ -37,6 +37,8 @@ unsigned hm__os_calls(unsigned ops);
 
 /* The system's base page size and the pagemap's readability (PFNs visible). */
 size_t hm__os_page_size(void);
+/* CPUs the calling thread may run on (at least 1). */
+unsigned hm__os_cpus(void);
 bool hm__os_pagemap_has_pfn(void);
 
 /* Reserve len bytes of address space, inaccessible, at hint exactly or anywhere (hint NULL). */
@@ -49,13 +51,17 @@ int hm__os_memfd(const char *name, size_t page_size);
 int hm__os_truncate(int fd, uint64_t len);
 /* Map fd[off, off + len) shared, read-write, over an existing reservation at addr (MAP_FIXED). */
 int hm__os_map_fd(void *addr, size_t len, int fd, uint64_t off);
-/* Allocate (commit) or release (punch) the file pages of fd[off, off + len). */
-int hm__os_commit(int fd, uint64_t off, uint64_t len);
+/*
+ * Commit the pages of fd[off, off + len), mapped at addr: allocate them and
+ * fault them into this process's page tables, writable. A shortage (no free
+ * hugepages) is -ENOMEM, never a SIGBUS. Pages committed before a failure
+ * stay in the file: the caller releases the range.
+ */
+int hm__os_commit(int fd, uint64_t off, void *addr, size_t len);
+/* Release (punch out) the file pages of fd[off, off + len); this unmaps them everywhere. */
 int hm__os_release(int fd, uint64_t off, uint64_t len);
 /* Bind the pages of [addr, addr + len) to NUMA node socket (before they are committed). */
 int hm__os_bind(void *addr, size_t len, int socket);
-/* Fault the pages of [addr, addr + len) into this process's page tables, writable. */
-int hm__os_populate(void *addr, size_t len);
 int hm__os_lock(void *addr, size_t len);
 /* Physical addresses of n pages of size page_size starting at addr, from the pagemap; 0 where unknown. */
 int hm__os_phys(const void *addr, size_t page_size, size_t n, uint64_t *pa);

