@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -506,4 +507,40 @@ void t_sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+bool t_exact_maps(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	return false;
+#else
+	const char *pre = getenv("LD_PRELOAD");
+
+	return !(pre && strstr(pre, "vgpreload"));
+#endif
+}
+
+unsigned t_mappings(void)
+{
+	return t_exact_maps() ? t_count_mappings() : 0;
+}
+
+static atomic_uint log_lines;
+
+void t_count_sink(enum hm_log_level level, const char *line, void *arg)
+{
+	(void)level;
+	(void)line;
+	(void)arg;
+	atomic_fetch_add(&log_lines, 1);
+}
+
+unsigned t_log_lines(void)
+{
+	return atomic_load(&log_lines);
+}
+
+void t_log_lines_reset(void)
+{
+	atomic_store(&log_lines, 0);
 }

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/types.h>
+#include <hugemem/common.h>
 
 #define T_SKIP_CODE 77
 
@@ -157,6 +158,19 @@ void t_need_hugepages(unsigned n);
 
 /* Leak checks: the number of lines (mappings) in /proc/self/maps. */
 unsigned t_count_mappings(void);
+/* Whether mapping counts compare exactly: no sanitizer or valgrind maps memory meanwhile. */
+bool t_exact_maps(void);
+/* t_count_mappings() where t_exact_maps(), else 0, so that comparisons of it hold trivially. */
+unsigned t_mappings(void);
+
+/*
+ * A hugemem log sink (hm_log_sink) that only counts the lines it gets, from
+ * any thread: install it with hm_log_set_sink(t_count_sink, NULL) to keep
+ * expected errors quiet and check how many were logged.
+ */
+void t_count_sink(enum hm_log_level level, const char *line, void *arg);
+unsigned t_log_lines(void);
+void t_log_lines_reset(void);
 /* Sleep ms milliseconds. */
 void t_sleep_ms(unsigned ms);
 

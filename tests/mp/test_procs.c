@@ -28,12 +28,6 @@
 #define MIB         ((size_t)1 << 20)
 #define MAX_THREADS 32
 
-/* Exact mapping counts hold only when no sanitizer or valgrind maps memory meanwhile. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
 /* ThreadSanitizer keeps the high addresses, so the primary's range is wherever the kernel
  * puts it, and a child that forked before it may have used those addresses since. */
 #if defined(__SANITIZE_THREAD__)
@@ -42,19 +36,6 @@
 #define ADDRESS_MAY_BE_TAKEN 0
 #endif
 #define CHILD_SKIPPED 77
-
-static bool exact_maps(void)
-{
-	const char *pre = getenv("LD_PRELOAD");
-
-	return !SANITIZED && !(pre && strstr(pre, "vgpreload"));
-}
-
-/* Mappings now, or a constant when they cannot be compared exactly. */
-static unsigned mappings(void)
-{
-	return exact_maps() ? t_count_mappings() : 0;
-}
 
 /* --- plumbing: two pipes between parent and child --- */
 
@@ -150,14 +131,12 @@ static void audit_all(void)
 		CHECK_EQ(hm__heap_audit(hm__heap_get(i)), 0);
 }
 
-static unsigned log_lines;
 static char last_log[512];
 
+/* Counts like t_count_sink and keeps the last line. */
 static void sink(enum hm_log_level level, const char *line, void *arg)
 {
-	(void)level;
-	(void)arg;
-	log_lines++;
+	t_count_sink(level, line, arg);
 	snprintf(last_log, sizeof(last_log), "%s", line);
 }
 
@@ -293,7 +272,7 @@ static int child_cleanup_first(void *arg)
 	(void)arg;
 	/* hm_cleanup in a child drops the inherited mapping (and nothing of the parent's). */
 	hm_cleanup();
-	if (exact_maps())
+	if (t_exact_maps())
 		CHECK_LT(t_count_mappings(), maps);
 	REQUIRE_EQ(init_as(HM_PROC_AUTO), 0);
 	CHECK_EQ(hm_proc_type(), HM_PROC_SECONDARY);
@@ -362,18 +341,18 @@ static void test_kill9_primary(void)
 	CHECK(exists(instance_path("lock", path, sizeof(path))));
 	/* ...but nobody holds the lock: no secondary can attach. */
 	hm_log_set_sink(sink, NULL);
-	log_lines = 0;
+	t_log_lines_reset();
 	CHECK_EQ(init_as(HM_PROC_SECONDARY), -ENOENT);
-	CHECK_EQ(log_lines, 1);
+	CHECK_EQ(t_log_lines(), 1);
 	CHECK(strstr(last_log, "stale") != NULL);
 	/* The next primary takes the prefix over and says so. */
 	old = hm_log_set_level(HM_LOG_NOTICE);
-	log_lines = 0;
+	t_log_lines_reset();
 	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
 	hm_log_set_level(old);
 	hm_log_set_sink(NULL, NULL);
-	CHECK_GE(log_lines, 1);
-	CHECK(strstr(last_log, "stale") != NULL || log_lines > 1);
+	CHECK_GE(t_log_lines(), 1);
+	CHECK(strstr(last_log, "stale") != NULL || t_log_lines() > 1);
 	CHECK_NULL_ERRNO(hm_memzone_lookup("doomed"), ENOENT);
 	CHECK_EQ(hm_memzone_count(), 0);
 	CHECK(hm_memzone_reserve("reborn", MIB, -1, 0, 0, 0) != NULL);
@@ -397,7 +376,7 @@ static int attach_expect(void *arg)
 	int rc;
 
 	hm_cleanup(); /* drop the inherited view, so that maps compare */
-	maps = mappings();
+	maps = t_mappings();
 	fds = count_fds();
 	rc = init_as(HM_PROC_SECONDARY);
 	CHECK_EQ(rc, want);
@@ -405,7 +384,7 @@ static int attach_expect(void *arg)
 		CHECK(hm_memzone_lookup("from-parent") != NULL);
 		hm_cleanup();
 	}
-	CHECK_EQ(mappings(), maps);
+	CHECK_EQ(t_mappings(), maps);
 	CHECK_EQ(count_fds(), fds);
 	return 0;
 }
@@ -613,7 +592,7 @@ static int attach_faults(void *arg)
 	(void)arg;
 	hm_cleanup();
 	hm_log_set_sink(sink, NULL);
-	maps = mappings();
+	maps = t_mappings();
 	fds = count_fds();
 	for (n = 0; n < 100; n++) {
 		unsigned before = hm__os_calls(HM_OS_ALL);
@@ -635,12 +614,12 @@ static int attach_faults(void *arg)
 			CHECK_EQ(rc, -EIO);
 		}
 		CHECK(!hm_initialized());
-		CHECK_EQ(mappings(), maps);
+		CHECK_EQ(t_mappings(), maps);
 		CHECK_EQ(count_fds(), fds);
 	}
 	CHECK_GE(n, 3);
 	CHECK_LT(n, 100);
-	CHECK_EQ(mappings(), maps);
+	CHECK_EQ(t_mappings(), maps);
 	hm_log_set_sink(NULL, NULL);
 	return 0;
 }

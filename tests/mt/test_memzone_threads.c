@@ -18,16 +18,6 @@
 #define N_THREADS 4
 #define N_NAMES   1000
 
-static atomic_uint log_lines;
-
-static void quiet_sink(enum hm_log_level level, const char *line, void *arg)
-{
-	(void)level;
-	(void)line;
-	(void)arg;
-	atomic_fetch_add(&log_lines, 1);
-}
-
 static void start(void)
 {
 	struct hm_config c;
@@ -164,7 +154,7 @@ static void *collide_thread(void *arg)
 static void test_colliding(void)
 {
 	start();
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	atomic_store(&errors, 0);
 	for (unsigned i = 0; i < N_NAMES; i++) {
 		atomic_store(&wins[i], 0);
@@ -183,7 +173,7 @@ static void test_colliding(void)
 		}
 	}
 	/* Each failed free logged a line. */
-	CHECK_EQ(atomic_load(&log_lines), N_NAMES * (N_THREADS - 1));
+	CHECK_EQ(t_log_lines(), N_NAMES * (N_THREADS - 1));
 	CHECK_EQ(hm_memzone_count(), 0);
 	audit_all();
 	hm_cleanup();

@@ -20,36 +20,6 @@
 
 #define MIB ((size_t)1 << 20)
 
-/* Exact mapping counts hold only when no sanitizer or valgrind maps memory meanwhile. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-static bool exact_maps(void)
-{
-	const char *pre = getenv("LD_PRELOAD");
-
-	return !SANITIZED && !(pre && strstr(pre, "vgpreload"));
-}
-
-/* Mappings now, or a constant when they cannot be compared exactly. */
-static unsigned mappings(void)
-{
-	return exact_maps() ? t_count_mappings() : 0;
-}
-
-static unsigned log_lines;
-
-static void quiet_sink(enum hm_log_level level, const char *line, void *arg)
-{
-	(void)level;
-	(void)line;
-	(void)arg;
-	log_lines++;
-}
-
 static unsigned count_dir(const char *path)
 {
 	DIR *d = opendir(path);
@@ -124,9 +94,9 @@ static void walk_init(bool prefixed, int err)
 
 	/* Warm up libc's own mappings. */
 	check_normal_init(&c);
-	maps = mappings();
+	maps = t_mappings();
 	fds = count_fds();
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	for (n = 0; n < 200; n++) {
 		unsigned before = hm__os_calls(HM_OS_ALL), made;
 		int rc;
@@ -155,20 +125,20 @@ static void walk_init(bool prefixed, int err)
 				       hm_strerror(rc));
 			CHECK(!hm_initialized());
 		}
-		if (mappings() != maps || count_fds() != fds || count_dir(t_runtime_dir()) != 0 ||
+		if (t_mappings() != maps || count_fds() != fds || count_dir(t_runtime_dir()) != 0 ||
 		    hugemem_mapped()) {
 			t_fail(__FILE__, __LINE__, false,
 			       "%s, call %u fails (%s): %u mappings (want %u), %u fds (want %u), "
 			       "%u entries in the runtime dir",
-			       prefixed ? "prefixed" : "private", n, strerror(err), mappings(),
+			       prefixed ? "prefixed" : "private", n, strerror(err), t_mappings(),
 			       maps, count_fds(), fds, count_dir(t_runtime_dir()));
 			/* Do not report the same leak for every later n. */
-			maps = mappings();
+			maps = t_mappings();
 			fds = count_fds();
 		}
 		hm_log_set_sink(NULL, NULL);
 		check_normal_init(&c);
-		hm_log_set_sink(quiet_sink, NULL);
+		hm_log_set_sink(t_count_sink, NULL);
 	}
 	hm_log_set_sink(NULL, NULL);
 	CHECK_LT(n, 200);
@@ -225,7 +195,7 @@ static void walk_grow(int err, size_t len, unsigned flags)
 	REQUIRE_EQ(hm_init(&c), 0);
 	/* Something live already, so the heap is not empty. */
 	REQUIRE_NOT_NULL(hm_memzone_reserve("live", 1000, -1, 0, 0, 0));
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	for (n = 0; n < 50; n++) {
 		unsigned before = hm__os_calls(ops), made;
 		size_t c0 = committed();
@@ -305,7 +275,7 @@ static void test_injection_itself(void)
 	struct hm_config c = config(false);
 	unsigned m0 = hm__os_calls(HM_OS_MEMFD), a0 = hm__os_calls(HM_OS_ALL);
 
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	hm__os_fail_nth(HM_OS_MEMFD, 0, EMFILE);
 	CHECK_EQ(hm_init(&c), -EMFILE);
 	CHECK_EQ(hm__os_calls(HM_OS_MEMFD), m0 + 1);

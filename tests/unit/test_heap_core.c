@@ -15,16 +15,6 @@
 
 #define MIB ((size_t)1 << 20)
 
-static unsigned log_lines;
-
-static void quiet_sink(enum hm_log_level level, const char *line, void *arg)
-{
-	(void)level;
-	(void)line;
-	(void)arg;
-	log_lines++;
-}
-
 static struct hm_heap *start(size_t limit)
 {
 	struct hm_config c;
@@ -256,8 +246,8 @@ static void test_free_misuse(void)
 	memset(a, 1, 300);
 	memset(b, 2, 300);
 	memset(c, 3, 300);
-	hm_log_set_sink(quiet_sink, NULL);
-	log_lines = 0;
+	hm_log_set_sink(t_count_sink, NULL);
+	t_log_lines_reset();
 	CHECK_EQ(hm__heap_free(NULL), -EINVAL);
 	CHECK_EQ(hm__heap_free(on_stack), -EINVAL);
 	CHECK_EQ(hm__heap_free(m), -EINVAL);
@@ -265,7 +255,7 @@ static void test_free_misuse(void)
 	CHECK_EQ(hm__heap_free(b + 1), -EINVAL);          /* interior, misaligned */
 	CHECK_EQ(hm__heap_free(b - 64), -EINVAL);         /* before the block */
 	CHECK_EQ(hm__heap_free(b + 4096 * 100), -EINVAL); /* free space of the chunk */
-	CHECK_EQ(log_lines, 7);
+	CHECK_EQ(t_log_lines(), 7);
 	CHECK_NULL(hm__heap_block_of(b + 64));
 	CHECK_NULL(hm__heap_block_of(on_stack));
 	/* Double frees: of a block whose neighbours are live (it stays a free block), and
@@ -275,7 +265,7 @@ static void test_free_misuse(void)
 	CHECK_EQ(hm__heap_free(c), 0);
 	CHECK_EQ(hm__heap_free(c), -EINVAL);
 	CHECK_EQ(hm__heap_free(b), -EINVAL);
-	CHECK_EQ(log_lines, 10);
+	CHECK_EQ(t_log_lines(), 10);
 	hm_log_set_sink(NULL, NULL);
 	CHECK_EQ(hm__heap_audit(h), 0);
 	hm__heap_get_stats(h, &st);
@@ -301,7 +291,7 @@ static void test_free_misuse(void)
 	REQUIRE_NOT_NULL(b);
 	CHECK_EQ(hm__heap_free(a), 0);
 	CHECK_EQ(hm__heap_free(b), 0);
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	CHECK_EQ(hm__heap_free(a), -EINVAL);
 	CHECK_EQ(hm__heap_free(b), -EINVAL);
 	hm_log_set_sink(NULL, NULL);

@@ -55,23 +55,6 @@ static unsigned count_fds(void)
 	return n;
 }
 
-/*
- * Exact comparisons of /proc/self/maps only hold when nothing else maps
- * memory behind our back: not under a sanitizer, nor under valgrind.
- */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-static bool exact_maps(void)
-{
-	const char *pre = getenv("LD_PRELOAD");
-
-	return !SANITIZED && !(pre && strstr(pre, "vgpreload"));
-}
-
 /* Every range an instance of this process ever had: [lo, hi). */
 static uintptr_t range_lo = UINTPTR_MAX, range_hi;
 
@@ -118,7 +101,7 @@ static void snap_check(struct snap *s, const char *what)
 		line = nl + 1;
 	}
 	CHECK_EQ(count_fds(), s->fds);
-	if (exact_maps()) {
+	if (t_exact_maps()) {
 		CHECK_EQ(t_count_mappings(), s->maps);
 		if (strcmp(now, s->text) != 0)
 			t_fail(__FILE__, __LINE__, false,
@@ -298,7 +281,7 @@ static void test_repeated(void)
 		if (i % 2)
 			CHECK_EQ(hm_memzone_free(mz), 0);
 		hm_cleanup();
-		if (exact_maps() && t_count_mappings() != s.maps) {
+		if (t_exact_maps() && t_count_mappings() != s.maps) {
 			CHECK_EQ(t_count_mappings(), s.maps);
 			break;
 		}
@@ -316,7 +299,7 @@ static void test_maps_restored(void)
 	snap_take(&s);
 	c.prealloc = 4 * MIB;
 	start(&c);
-	if (exact_maps())
+	if (t_exact_maps())
 		CHECK_GT(t_count_mappings(), s.maps);
 	for (unsigned i = 0; i < 64; i++) {
 		char name[HM_NAME_MAX];

@@ -19,25 +19,6 @@
 
 #define MIB ((size_t)1 << 20)
 
-/* Exact mapping counts hold only when no sanitizer or valgrind maps memory meanwhile. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#else
-#define SANITIZED 0
-#endif
-
-static bool exact_maps(void)
-{
-	const char *pre = getenv("LD_PRELOAD");
-
-	return !SANITIZED && !(pre && strstr(pre, "vgpreload"));
-}
-
-/* Mappings now, or a constant when they cannot be compared exactly. */
-static unsigned mappings(void)
-{
-	return exact_maps() ? t_count_mappings() : 0;
-}
 #define HP   HM_PAGE_SIZE_2M
 #define NEED 16 /* hugepages this test needs free */
 
@@ -52,16 +33,6 @@ static unsigned free_settled(unsigned want)
 		n = t_hugepages_free();
 	}
 	return n;
-}
-
-static unsigned log_lines;
-
-static void quiet_sink(enum hm_log_level level, const char *line, void *arg)
-{
-	(void)level;
-	(void)line;
-	(void)arg;
-	log_lines++;
 }
 
 static int start(size_t page_size, size_t limit, size_t prealloc)
@@ -109,7 +80,7 @@ static void check_page_iova(const struct hm_memzone *mz)
 
 static void test_explicit_2m(void)
 {
-	unsigned free0 = t_hugepages_free(), maps0 = mappings();
+	unsigned free0 = t_hugepages_free(), maps0 = t_mappings();
 	const struct hm_memzone *mz;
 	struct hm_mem_info mi;
 
@@ -145,7 +116,7 @@ static void test_explicit_2m(void)
 	audit_all();
 	hm_cleanup();
 	CHECK_EQ(free_settled(free0), free0);
-	CHECK_EQ(mappings(), maps0);
+	CHECK_EQ(t_mappings(), maps0);
 }
 
 static void test_prealloc_2m(void)
@@ -168,11 +139,11 @@ static void test_prealloc_2m(void)
 /* An explicit 2 MiB instance has no 4 KiB pages behind it: running out is ENOMEM. */
 static void test_exhaust_explicit(void)
 {
-	unsigned free0 = t_hugepages_free(), maps0 = mappings(), n;
+	unsigned free0 = t_hugepages_free(), maps0 = t_mappings(), n;
 	const struct hm_memzone *mz;
 
 	REQUIRE_EQ(start(HP, (size_t)(free0 + 8) * HP, 0), 0);
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	for (n = 0; n < free0 + 8; n++) {
 		char name[16];
 
@@ -201,7 +172,7 @@ static void test_exhaust_explicit(void)
 	CHECK(hm_memzone_reserve("again", HP / 2, -1, 0, 0, 0) != NULL);
 	hm_cleanup();
 	CHECK_EQ(free_settled(free0), free0);
-	CHECK_EQ(mappings(), maps0);
+	CHECK_EQ(t_mappings(), maps0);
 }
 
 /* An explicit 2 MiB prealloc larger than the free hugepages: init fails cleanly. */
@@ -232,14 +203,14 @@ static void test_prealloc_too_big(void)
 
 	prime_thread_stacks();
 	free0 = t_hugepages_free();
-	maps0 = mappings();
+	maps0 = t_mappings();
 
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	CHECK_EQ(start(HP, (size_t)(free0 + 4) * HP, (size_t)(free0 + 2) * HP), -ENOMEM);
 	hm_log_set_sink(NULL, NULL);
 	CHECK(!hm_initialized());
 	CHECK_EQ(free_settled(free0), free0);
-	CHECK_EQ(mappings(), maps0);
+	CHECK_EQ(t_mappings(), maps0);
 }
 
 /* AUTO with a prealloc the free hugepages cannot hold: 4 KiB pages, none taken. */
@@ -253,11 +224,11 @@ static void test_auto_fallback(void)
 		printf("note: %u free hugepages, too many to test the fallback cheaply\n", free0);
 		return;
 	}
-	log_lines = 0;
-	hm_log_set_sink(quiet_sink, NULL);
+	t_log_lines_reset();
+	hm_log_set_sink(t_count_sink, NULL);
 	REQUIRE_EQ(start(HM_PAGE_SIZE_AUTO, prealloc + 64 * MIB, prealloc), 0);
 	hm_log_set_sink(NULL, NULL);
-	CHECK_EQ(log_lines, 1); /* the warning saying why */
+	CHECK_EQ(t_log_lines(), 1); /* the warning saying why */
 	mi = info();
 	CHECK_UEQ(mi.page_size, HM_PAGE_SIZE_4K);
 	CHECK(!mi.hugepages);
@@ -276,8 +247,8 @@ static void test_auto_spill(void)
 	REQUIRE_EQ(start(HM_PAGE_SIZE_AUTO, (size_t)(free0 + 8) * HP, 0), 0);
 	CHECK_UEQ(info().page_size, HP);
 	CHECK_EQ(info().n_seglists, 2 * info().n_sockets);
-	hm_log_set_sink(quiet_sink, NULL);
-	log_lines = 0;
+	hm_log_set_sink(t_count_sink, NULL);
+	t_log_lines_reset();
 	for (n = 0; n < free0 + 4; n++) {
 		char name[16];
 
@@ -294,7 +265,7 @@ static void test_auto_spill(void)
 	CHECK_GE(huge, 1);
 	CHECK_GE(small, 4);
 	CHECK_EQ(huge + small, n);
-	CHECK_LE(log_lines, 1); /* one warning when 4 KiB pages take over */
+	CHECK_LE(t_log_lines(), 1); /* one warning when 4 KiB pages take over */
 	CHECK_LE(t_hugepages_free(), 1);
 	/* 4 KiB zones by flag; 2 MiB ones by flag fail now. */
 	mz = hm_memzone_reserve("small", 100, -1, HM_MEMZONE_4KB, 0, 0);

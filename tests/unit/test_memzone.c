@@ -16,16 +16,6 @@
 
 #define MIB ((size_t)1 << 20)
 
-static unsigned log_lines;
-
-static void quiet_sink(enum hm_log_level level, const char *line, void *arg)
-{
-	(void)level;
-	(void)line;
-	(void)arg;
-	log_lines++;
-}
-
 static void start_with(size_t limit, unsigned max_zones, enum hm_iova_mode iova)
 {
 	struct hm_config c;
@@ -276,14 +266,14 @@ static void test_free_misuse(void)
 	unsigned before;
 
 	start();
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	mz = hm_memzone_reserve("victim", 5000, -1, 0, 0, 0);
 	other = hm_memzone_reserve("other", 5000, -1, 0, 0, 0);
 	REQUIRE_NOT_NULL(mz);
 	REQUIRE_NOT_NULL(other);
 	memset(other->addr, 0x42, other->len);
 	memcpy(&fake, mz, sizeof(fake));
-	log_lines = 0;
+	t_log_lines_reset();
 	CHECK_EQ(hm_memzone_free(NULL), -EINVAL);
 	CHECK_EQ(hm_memzone_free(&fake), -EINVAL);
 	CHECK_EQ(hm_memzone_free((const struct hm_memzone *)((uintptr_t)mz + 1)), -EINVAL);
@@ -292,14 +282,14 @@ static void test_free_misuse(void)
 	CHECK_EQ(hm_memzone_free((const struct hm_memzone *)(uintptr_t)-64), -EINVAL);
 	/* Past the entries used so far. */
 	CHECK_EQ(hm_memzone_free(other + 40), -EINVAL);
-	CHECK_GE(log_lines, 7);
+	CHECK_GE(t_log_lines(), 7);
 	CHECK_EQ(hm_memzone_count(), 2);
-	before = log_lines;
+	before = t_log_lines();
 	CHECK_EQ(hm_memzone_free(mz), 0);
-	CHECK_EQ(log_lines, before);
+	CHECK_EQ(t_log_lines(), before);
 	CHECK_EQ(hm_memzone_free(mz), -EINVAL);
 	CHECK_EQ(hm_memzone_free(mz), -EINVAL);
-	CHECK_GT(log_lines, before);
+	CHECK_GT(t_log_lines(), before);
 	CHECK_EQ(hm_memzone_count(), 1);
 	hm_log_set_sink(NULL, NULL);
 	/* The table and the other zone are intact. */
@@ -382,16 +372,16 @@ static void test_table_full(void)
 	const struct hm_memzone *mz[100];
 
 	start_with(64 * MIB, 100, HM_IOVA_AUTO);
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	for (unsigned i = 0; i < 100; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "t%u", i);
 		mz[i] = hm_memzone_reserve(name, 64, -1, 0, 0, 0);
 		REQUIRE_NOT_NULL(mz[i]);
 	}
-	log_lines = 0;
+	t_log_lines_reset();
 	CHECK_NULL_ERRNO(hm_memzone_reserve("t100", 64, -1, 0, 0, 0), ENOSPC);
-	CHECK_EQ(log_lines, 1);
+	CHECK_EQ(t_log_lines(), 1);
 	/* A duplicate name still says EEXIST, a full table or not. */
 	CHECK_NULL_ERRNO(hm_memzone_reserve("t5", 64, -1, 0, 0, 0), EEXIST);
 	CHECK_EQ(hm_memzone_count(), 100);
@@ -571,7 +561,7 @@ static void test_random_model(void)
 static void test_random_small_table(void)
 {
 	start_with(256 * MIB, 257, HM_IOVA_AUTO);
-	hm_log_set_sink(quiet_sink, NULL);
+	hm_log_set_sink(t_count_sink, NULL);
 	memset(model, 0, sizeof(model));
 	n_names = 600;
 	table_max = 257;
