@@ -12,6 +12,7 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -543,4 +544,28 @@ unsigned t_log_lines(void)
 void t_log_lines_reset(void)
 {
 	atomic_store(&log_lines, 0);
+}
+
+unsigned t_hugepages_free_settled(unsigned want)
+{
+	unsigned n = t_hugepages_free();
+
+	for (unsigned i = 0; i < 200 && n != want; i++) {
+		t_sleep_ms(10);
+		n = t_hugepages_free();
+	}
+	return n;
+}
+
+unsigned t_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	if (!d)
+		return 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
 }

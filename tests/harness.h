@@ -154,10 +154,15 @@ void t_kill9_after(pid_t pid, unsigned ms);
 
 /* Hugepages: free 2 MiB (or default-size) pages now; SKIP unless at least n are free. */
 unsigned t_hugepages_free(void);
+/* The free count once it equals want, waiting up to 2 s: the kernel frees an
+ * exited process's hugepages a little later, from a workqueue. */
+unsigned t_hugepages_free_settled(unsigned want);
 void t_need_hugepages(unsigned n);
 
 /* Leak checks: the number of lines (mappings) in /proc/self/maps. */
 unsigned t_count_mappings(void);
+/* Open file descriptors of this process. */
+unsigned t_count_fds(void);
 /* Whether mapping counts compare exactly: no sanitizer or valgrind maps memory meanwhile. */
 bool t_exact_maps(void);
 /* t_count_mappings() where t_exact_maps(), else 0, so that comparisons of it hold trivially. */

@@ -105,18 +105,6 @@ static bool exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-static unsigned count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	REQUIRE_NOT_NULL(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static bool all_bytes(const void *p, size_t len, uint8_t v)
 {
 	for (size_t i = 0; i < len; i++)
@@ -377,7 +365,7 @@ static int attach_expect(void *arg)
 
 	hm_cleanup(); /* drop the inherited view, so that maps compare */
 	maps = t_mappings();
-	fds = count_fds();
+	fds = t_count_fds();
 	rc = init_as(HM_PROC_SECONDARY);
 	CHECK_EQ(rc, want);
 	if (rc == 0) {
@@ -385,7 +373,7 @@ static int attach_expect(void *arg)
 		hm_cleanup();
 	}
 	CHECK_EQ(t_mappings(), maps);
-	CHECK_EQ(count_fds(), fds);
+	CHECK_EQ(t_count_fds(), fds);
 	return 0;
 }
 
@@ -593,7 +581,7 @@ static int attach_faults(void *arg)
 	hm_cleanup();
 	hm_log_set_sink(sink, NULL);
 	maps = t_mappings();
-	fds = count_fds();
+	fds = t_count_fds();
 	for (n = 0; n < 100; n++) {
 		unsigned before = hm__os_calls(HM_OS_ALL);
 		int rc;
@@ -615,7 +603,7 @@ static int attach_faults(void *arg)
 		}
 		CHECK(!hm_initialized());
 		CHECK_EQ(t_mappings(), maps);
-		CHECK_EQ(count_fds(), fds);
+		CHECK_EQ(t_count_fds(), fds);
 	}
 	CHECK_GE(n, 3);
 	CHECK_LT(n, 100);

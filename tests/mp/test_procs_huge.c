@@ -20,19 +20,6 @@
 #define HP   HM_PAGE_SIZE_2M
 #define NEED 16
 
-/* The free hugepage count once it is back to want; the kernel may free the pages
- * of an exited process a little later (from a workqueue), so wait up to 2 s. */
-static unsigned free_settled(unsigned want)
-{
-	unsigned n = t_hugepages_free();
-
-	for (unsigned i = 0; i < 200 && n != want; i++) {
-		t_sleep_ms(10);
-		n = t_hugepages_free();
-	}
-	return n;
-}
-
 static int to_parent[2];
 
 static struct hm_config config(enum hm_proc_type type)
@@ -118,7 +105,7 @@ static void test_share_hugepages(void)
 	for (unsigned i = 0; i < hm__heap_count(); i++)
 		CHECK_EQ(hm__heap_audit(hm__heap_get(i)), 0);
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 }
 
 static int doomed_primary(void *arg)
@@ -154,14 +141,14 @@ static void test_kill9_returns_hugepages(void)
 	kill(pid, SIGKILL);
 	CHECK(t_wait_signal(pid, SIGKILL));
 	/* The kernel frees the dead primary's hugepages with its last reference. */
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 	/* A new primary takes the prefix over and preallocates again. */
 	c.prealloc = 4 * HP;
 	REQUIRE_EQ(hm_init(&c), 0);
 	CHECK_EQ(free0 - t_hugepages_free(), 4);
 	CHECK_NULL_ERRNO(hm_memzone_lookup("doomed"), ENOENT);
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 	close(to_parent[0]);
 	close(to_parent[1]);
 }

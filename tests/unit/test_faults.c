@@ -35,11 +35,6 @@ static unsigned count_dir(const char *path)
 	return n;
 }
 
-static unsigned count_fds(void)
-{
-	return count_dir("/proc/self/fd");
-}
-
 /* Whether a memory file of hugemem or a file of the runtime directory is mapped. */
 static bool hugemem_mapped(void)
 {
@@ -95,7 +90,7 @@ static void walk_init(bool prefixed, int err)
 	/* Warm up libc's own mappings. */
 	check_normal_init(&c);
 	maps = t_mappings();
-	fds = count_fds();
+	fds = t_count_fds();
 	hm_log_set_sink(t_count_sink, NULL);
 	for (n = 0; n < 200; n++) {
 		unsigned before = hm__os_calls(HM_OS_ALL), made;
@@ -125,16 +120,16 @@ static void walk_init(bool prefixed, int err)
 				       hm_strerror(rc));
 			CHECK(!hm_initialized());
 		}
-		if (t_mappings() != maps || count_fds() != fds || count_dir(t_runtime_dir()) != 0 ||
-		    hugemem_mapped()) {
+		if (t_mappings() != maps || t_count_fds() != fds ||
+		    count_dir(t_runtime_dir()) != 0 || hugemem_mapped()) {
 			t_fail(__FILE__, __LINE__, false,
 			       "%s, call %u fails (%s): %u mappings (want %u), %u fds (want %u), "
 			       "%u entries in the runtime dir",
 			       prefixed ? "prefixed" : "private", n, strerror(err), t_mappings(),
-			       maps, count_fds(), fds, count_dir(t_runtime_dir()));
+			       maps, t_count_fds(), fds, count_dir(t_runtime_dir()));
 			/* Do not report the same leak for every later n. */
 			maps = t_mappings();
-			fds = count_fds();
+			fds = t_count_fds();
 		}
 		hm_log_set_sink(NULL, NULL);
 		check_normal_init(&c);

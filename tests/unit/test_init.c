@@ -43,18 +43,6 @@ static char *maps_text(void)
 	return buf;
 }
 
-static unsigned count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	REQUIRE_NOT_NULL(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* Every range an instance of this process ever had: [lo, hi). */
 static uintptr_t range_lo = UINTPTR_MAX, range_hi;
 
@@ -77,7 +65,7 @@ struct snap {
 static void snap_take(struct snap *s)
 {
 	s->maps = t_count_mappings();
-	s->fds = count_fds();
+	s->fds = t_count_fds();
 	s->text = maps_text();
 }
 
@@ -100,7 +88,7 @@ static void snap_check(struct snap *s, const char *what)
 		*nl = '\n';
 		line = nl + 1;
 	}
-	CHECK_EQ(count_fds(), s->fds);
+	CHECK_EQ(t_count_fds(), s->fds);
 	if (t_exact_maps()) {
 		CHECK_EQ(t_count_mappings(), s->maps);
 		if (strcmp(now, s->text) != 0)

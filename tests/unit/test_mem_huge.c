@@ -22,19 +22,6 @@
 #define HP   HM_PAGE_SIZE_2M
 #define NEED 16 /* hugepages this test needs free */
 
-/* The free hugepage count once it is back to want; the kernel may free the pages
- * of an exited process a little later (from a workqueue), so wait up to 2 s. */
-static unsigned free_settled(unsigned want)
-{
-	unsigned n = t_hugepages_free();
-
-	for (unsigned i = 0; i < 200 && n != want; i++) {
-		t_sleep_ms(10);
-		n = t_hugepages_free();
-	}
-	return n;
-}
-
 static int start(size_t page_size, size_t limit, size_t prealloc)
 {
 	struct hm_config c;
@@ -91,7 +78,7 @@ static void test_explicit_2m(void)
 	CHECK_EQ(mi.iova_pa, hm__os_pagemap_has_pfn());
 	CHECK_EQ(mi.committed, 0);
 	/* Mapping the range reserves no hugepage. */
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 	mz = hm_memzone_reserve("huge", 3 * MIB, -1, 0, 0, 0);
 	REQUIRE_NOT_NULL(mz);
 	CHECK_EQ(mz->page_size, HP);
@@ -115,7 +102,7 @@ static void test_explicit_2m(void)
 	memset(mz->addr, 1, HP);
 	audit_all();
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 	CHECK_EQ(t_mappings(), maps0);
 }
 
@@ -133,7 +120,7 @@ static void test_prealloc_2m(void)
 	REQUIRE_NOT_NULL(hm_memzone_reserve("pre", MIB, -1, 0, 0, 0));
 	CHECK_EQ(free0 - t_hugepages_free(), 4);
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 }
 
 /* An explicit 2 MiB instance has no 4 KiB pages behind it: running out is ENOMEM. */
@@ -171,7 +158,7 @@ static void test_exhaust_explicit(void)
 	CHECK_EQ(hm_memzone_free(mz), 0);
 	CHECK(hm_memzone_reserve("again", HP / 2, -1, 0, 0, 0) != NULL);
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 	CHECK_EQ(t_mappings(), maps0);
 }
 
@@ -209,7 +196,7 @@ static void test_prealloc_too_big(void)
 	CHECK_EQ(start(HP, (size_t)(free0 + 4) * HP, (size_t)(free0 + 2) * HP), -ENOMEM);
 	hm_log_set_sink(NULL, NULL);
 	CHECK(!hm_initialized());
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 	CHECK_EQ(t_mappings(), maps0);
 }
 
@@ -233,9 +220,9 @@ static void test_auto_fallback(void)
 	CHECK_UEQ(mi.page_size, HM_PAGE_SIZE_4K);
 	CHECK(!mi.hugepages);
 	CHECK_GE(mi.committed, prealloc);
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 }
 
 /* AUTO without a prealloc: hugepages first, 4 KiB pages once they run out. */
@@ -277,7 +264,7 @@ static void test_auto_spill(void)
 	CHECK_EQ(mz->page_size, HM_PAGE_SIZE_4K);
 	audit_all();
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 }
 
 static void test_largest_and_flags(void)
@@ -319,7 +306,7 @@ static void test_largest_and_flags(void)
 	}
 	audit_all();
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 }
 
 int main(int argc, char **argv)

@@ -16,19 +16,6 @@
 #define HP   HM_PAGE_SIZE_2M
 #define NEED 16
 
-/* The free hugepage count once it is back to want; the kernel may free the pages
- * of an exited process a little later (from a workqueue), so wait up to 2 s. */
-static unsigned free_settled(unsigned want)
-{
-	unsigned n = t_hugepages_free();
-
-	for (unsigned i = 0; i < 200 && n != want; i++) {
-		t_sleep_ms(10);
-		n = t_hugepages_free();
-	}
-	return n;
-}
-
 static void start(size_t page_size, size_t limit)
 {
 	struct hm_config c;
@@ -102,7 +89,7 @@ static void test_align_bound(void)
 	}
 	audit_all();
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 }
 
 static void test_len_zero_huge(void)
@@ -124,7 +111,7 @@ static void test_len_zero_huge(void)
 	CHECK_EQ(free0 - t_hugepages_free(), used);
 	audit_all();
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 }
 
 /* --- randomised run --- */
@@ -221,7 +208,7 @@ static void test_random(void)
 	CHECK_EQ(st.n_used_blocks, 0);
 	CHECK_LE(st.n_chunks, 1);
 	hm_cleanup();
-	CHECK_EQ(free_settled(free0), free0);
+	CHECK_EQ(t_hugepages_free_settled(free0), free0);
 }
 
 int main(int argc, char **argv)
