@@ -251,20 +251,6 @@ int hm__os_phys(const void *addr, size_t page_size, size_t n, uint64_t *pa)
 	return rc;
 }
 
-int hm__os_nodes(const void *addr, size_t page_size, size_t n, int *node)
-{
-	for (size_t i = 0; i < n; i++) {
-		void *page = (char *)(uintptr_t)addr + i * page_size;
-		int status = -1;
-
-		if (syscall(SYS_move_pages, 0, 1ul, &page, NULL, &status, 0) != 0 || status < 0)
-			node[i] = -1;
-		else
-			node[i] = status;
-	}
-	return 0;
-}
-
 int hm__os_current_node(void)
 {
 	unsigned cpu, node;

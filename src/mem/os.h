@@ -65,8 +65,6 @@ int hm__os_bind(void *addr, size_t len, int socket);
 int hm__os_lock(void *addr, size_t len);
 /* Physical addresses of n pages of size page_size starting at addr, from the pagemap; 0 where unknown. */
 int hm__os_phys(const void *addr, size_t page_size, size_t n, uint64_t *pa);
-/* NUMA node of each of n pages of size page_size at addr (move_pages query); -1 where unknown. */
-int hm__os_nodes(const void *addr, size_t page_size, size_t n, int *node);
 /* The node the calling thread runs on. */
 int hm__os_current_node(void);
 /* open(2) with O_CLOEXEC added; returns the fd or -errno. */

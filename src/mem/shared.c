@@ -232,7 +232,7 @@ static int reserve_range(size_t len, size_t align, void **base)
 /* --- choosing pages --- */
 
 struct layout {
-	size_t sizes[2]; /* page sizes, preferred first; a 0 ends the list */
+	size_t sizes[HM_HUGEPAGE_SIZES_MAX + 1]; /* page sizes, preferred first */
 	unsigned n_sizes;
 	struct hm_hugepage_info hp;
 };
@@ -254,9 +254,13 @@ static bool offered(const struct hm_hugepage_info *hp, size_t size)
 }
 
 /*
- * The page sizes of a primary: an explicit size alone; else a hugepage size
- * with enough free pages for the prealloc, with 4 KiB pages behind it for
- * when hugepages run out; else 4 KiB pages, with one warning saying why.
+ * The page sizes of a primary, preferred first:
+ *   an explicit size: that size alone;
+ *   AUTO: the default hugepage size if enough pages are free for the
+ *         prealloc (at least one), then 4 KiB pages for when they run out;
+ *   LARGEST: every hugepage size with free pages, largest first (the first
+ *         one with room for the prealloc), then 4 KiB pages.
+ * Without any usable hugepages: 4 KiB pages, with one warning saying why.
  */
 static int choose_pages(const struct hm_config *cfg, struct layout *lo)
 {
@@ -277,29 +281,21 @@ static int choose_pages(const struct hm_config *cfg, struct layout *lo)
 		lo->sizes[lo->n_sizes++] = want;
 		return 0;
 	}
-	/* AUTO: the default hugepage size; LARGEST: the largest size with free pages. */
-	size_t pick = 0;
-	if (want == HM_PAGE_SIZE_LARGEST) {
-		for (unsigned i = lo->hp.n_sizes; i-- > 0;) {
-			const struct hm_hugepage_size *hs = &lo->hp.sizes[i];
-			if (hs->free > 0 && (uint64_t)hs->free * hs->page_size >= cfg->prealloc) {
-				pick = hs->page_size;
-				break;
-			}
-		}
-	} else if (lo->hp.default_size) {
+	for (unsigned i = lo->hp.n_sizes; i-- > 0;) {
+		const struct hm_hugepage_size *hs = &lo->hp.sizes[i];
 		uint64_t need =
-			hm__align_up(cfg->prealloc, lo->hp.default_size) / lo->hp.default_size;
-		if (free_pages_of(&lo->hp, lo->hp.default_size) >= HM_MAX(need, 1))
-			pick = lo->hp.default_size;
+			HM_MAX(hm__align_up(cfg->prealloc, hs->page_size) / hs->page_size, 1);
+		bool usable = want == HM_PAGE_SIZE_LARGEST ? hs->free > 0
+							   : hs->page_size == lo->hp.default_size;
+
+		if (!usable || (lo->n_sizes == 0 && hs->free < need))
+			continue;
+		lo->sizes[lo->n_sizes++] = hs->page_size;
 	}
-	if (pick) {
-		lo->sizes[lo->n_sizes++] = pick;
-	} else {
+	if (lo->n_sizes == 0) {
 		size_t dsz = lo->hp.default_size ? lo->hp.default_size : HM_PAGE_SIZE_2M;
 		hm__warn("using 4 KiB pages: %u free %zu KiB hugepages%s (reserve some with: echo "
-			 "N > "
-			 "/proc/sys/vm/nr_hugepages)",
+			 "N > /proc/sys/vm/nr_hugepages)",
 			 free_pages_of(&lo->hp, dsz), dsz >> 10,
 			 cfg->prealloc ? ", too few for the prealloc" : "");
 	}
