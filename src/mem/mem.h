@@ -13,7 +13,8 @@
  * memfd for a private one. Each segment list is a memfd (hugepages of one size,
  * or 4 KiB pages) mapped whole over its range with MAP_NORESERVE, so every
  * attached process sees every page as soon as it is committed: committing is
- * fallocate on the memfd, releasing is punching a hole. No memory is used
+ * faulting the pages in (MADV_POPULATE_WRITE), which allocates them in the
+ * file; releasing is punching a hole in the file. No memory is used
  * until a page is committed, and no message has to tell secondaries about it.
  *
  * Every link inside the region is an offset from base (off), so the inspector
