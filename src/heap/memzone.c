@@ -40,8 +40,9 @@ struct zone_table {
 	uint32_t count;     /* live zones */
 	uint32_t high;      /* entries ever used: [0, high) */
 	uint32_t free_head; /* index + 1 of the first freed entry */
-	uint32_t hash_mask; /* hash slots - 1; a slot holds hash << 32 | (index + 1), 0 if empty */
-	uint32_t pad;
+	uint32_t
+		mask; /* hash slots in use - 1; a slot holds hash << 32 | (index + 1), 0 if empty */
+	uint32_t max_mask; /* slots carved for the table - 1 (room for 2 x max at load 0.5) */
 	uint64_t entries_off;
 	uint64_t hash_off;
 };
@@ -77,7 +78,8 @@ int hm__memzone_setup(struct hm_shared *sh)
 	sh->area_off[HM_AREA_MEMZONE] = toff;
 	t = table(sh);
 	t->max = sh->max_zones;
-	t->hash_mask = (uint32_t)(hash_slots - 1);
+	t->max_mask = (uint32_t)(hash_slots - 1);
+	t->mask = HM_MIN(63u, t->max_mask);
 	t->entries_off = eoff;
 	t->hash_off = hoff;
 	return hm__mutex_init(&t->lock);
@@ -102,7 +104,7 @@ static uint32_t probe(const struct hm_shared *sh, const struct zone_table *t, co
 
 	/* The slot carries the hash, so an entry (another cache line) is read
 	 * only when its hash matches: one miss in the slots, one in the entry. */
-	for (uint32_t i = hash & t->hash_mask;; i = (i + 1) & t->hash_mask) {
+	for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
 		if (s[i] == 0) {
 			*found = false;
 			return i;
@@ -124,10 +126,10 @@ static void unhash(const struct hm_shared *sh, struct zone_table *t, uint32_t i)
 	uint32_t j = i;
 
 	for (;;) {
-		j = (j + 1) & t->hash_mask;
+		j = (j + 1) & t->mask;
 		if (s[j] == 0)
 			break;
-		uint32_t home = (uint32_t)(s[j] >> 32) & t->hash_mask;
+		uint32_t home = (uint32_t)(s[j] >> 32) & t->mask;
 		/* Move j into the hole i unless its home lies cyclically in (i, j]. */
 		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
 		if (!stays) {
@@ -136,6 +138,29 @@ static void unhash(const struct hm_shared *sh, struct zone_table *t, uint32_t i)
 		}
 	}
 	s[i] = 0;
+}
+
+/*
+ * Double the slots in use and put every live zone back. The slots stay at
+ * most half full, and only as many as needed are in use, so that lookups
+ * touch few cache lines and pages however large max_zones is. O(zones), at
+ * each doubling: amortised O(1) per reserve.
+ */
+static void grow_hash(const struct hm_shared *sh, struct zone_table *t)
+{
+	uint64_t *s = slots(sh, t);
+	const struct zone_entry *e = entries(sh, t);
+
+	t->mask = t->mask * 2 + 1;
+	memset(s, 0, ((size_t)t->mask + 1) * sizeof(*s));
+	for (uint32_t k = 0; k < t->high; k++) {
+		if (!e[k].used)
+			continue;
+		uint32_t i = e[k].hash & t->mask;
+		while (s[i])
+			i = (i + 1) & t->mask;
+		s[i] = (uint64_t)e[k].hash << 32 | (k + 1);
+	}
 }
 
 static struct zone_entry *new_entry(struct zone_table *t, const struct hm_shared *sh)
@@ -297,8 +322,12 @@ const struct hm_memzone *hm_memzone_reserve(const char *name, size_t len, int so
 	z->mz.socket = sh->seglists[heap].socket;
 	z->mz.flags = flags;
 	z->hash = hash;
-	z->used = 1;
 	z->next_free = 0;
+	if ((t->count + 1) * 2 > t->mask + 1 && t->mask < t->max_mask) {
+		grow_hash(sh, t);
+		slot = probe(sh, t, nm, hash, &found);
+	}
+	z->used = 1;
 	slots(sh, t)[slot] = (uint64_t)hash << 32 | ((uint32_t)(z - entries(sh, t)) + 1);
 	t->count++;
 	hm__mutex_unlock(&t->lock);
