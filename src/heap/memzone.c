@@ -9,7 +9,8 @@
  * handed out by a high-water mark, freed ones by a free list (indices), so
  * that a table of 65,536 zones costs nothing until it is used. The hash uses
  * linear probing with backward-shift deletion (no tombstones), so lookups
- * stay short however many zones come and go. One lock guards the table; it
+ * stay short however many zones come and go; its slots carry the name's hash
+ * and double with the zones, so a lookup reads one slot line and one entry. One lock guards the table; it
  * is taken before a heap lock, never after.
  */
 #include "heap/heap.h"
