@@ -393,29 +393,38 @@ static void trim(struct hm_heap *h)
  * few blocks of the request's own class (so a request for exactly the
  * largest free block does not grow the heap).
  */
-static struct hm_heap_block *find(struct hm_heap *h, uint64_t size, uint64_t need, uint64_t align,
-				  uint64_t bound, unsigned flags, char **p)
+/* One allocation request, as find() and grow() see it. */
+struct request {
+	uint64_t size;  /* payload bytes asked */
+	uint64_t need;  /* block bytes: header + size, rounded to the unit */
+	uint64_t want;  /* block bytes that hold the payload wherever its rules put it */
+	uint64_t align; /* at least HM_HEAP_UNIT */
+	uint64_t bound; /* 0: none */
+	bool contig;    /* IOVA-contiguous */
+	bool rules;     /* alignment above the unit, a bound or contiguity */
+	bool fit;       /* HM_HEAP_FIT: every free block before growing */
+};
+
+static struct hm_heap_block *find(struct hm_heap *h, const struct request *r, char **p)
 {
-	bool contig = flags & HM_HEAP_CONTIG;
-	bool rules = align > HM_HEAP_UNIT || bound || contig;
-	uint64_t want = need + (rules ? align - HM_HEAP_UNIT + bound : 0);
 	struct hm_heap_block *b;
 	unsigned fl, sl;
 
-	mapping(search_size(want), &fl, &sl);
+	mapping(search_size(r->want), &fl, &sl);
 	b = find_suitable(h, fl, sl);
 	if (b) {
-		*p = rules ? place(b, size, need, align, bound, contig) : payload(b);
+		*p = r->rules ? place(b, r->size, r->need, r->align, r->bound, r->contig)
+			      : payload(b);
 		if (*p)
 			return b;
 	}
-	if (rules || (flags & HM_HEAP_FIT))
-		return scan(h, size, need, align, bound, contig, p);
-	mapping(need, &fl, &sl);
+	if (r->rules || r->fit)
+		return scan(h, r->size, r->need, r->align, r->bound, r->contig, p);
+	mapping(r->need, &fl, &sl);
 	unsigned looked = 0;
 	for (uint64_t o = h->head[fl][sl]; o && looked < FIRST_FIT_MAX; o = links(blk(o))->next) {
 		b = blk(o);
-		if (bsize(b) >= need) {
+		if (bsize(b) >= r->need) {
 			*p = payload(b);
 			return b;
 		}
@@ -426,38 +435,41 @@ static struct hm_heap_block *find(struct hm_heap *h, uint64_t size, uint64_t nee
 
 void *hm__heap_alloc(struct hm_heap *h, size_t size, size_t align, size_t bound, unsigned flags)
 {
+	struct request r;
 	struct hm_heap_block *b;
-	bool contig = flags & HM_HEAP_CONTIG;
-	uint64_t need, want;
 	char *p = NULL;
 
 	if (size == 0 || size > HM_HEAP_MAX_SIZE || !hm__is_pow2(HM_MAX(align, 1)) ||
 	    (bound && !hm__is_pow2(bound)) || align > HM_HEAP_MAX_SIZE || bound > HM_HEAP_MAX_SIZE)
 		return hm__null_errno(EINVAL);
-	if (align < HM_HEAP_UNIT)
-		align = HM_HEAP_UNIT;
-	need = hm__align_up(size + HM_HEAP_HDR, HM_HEAP_UNIT);
-	want = need + (align > HM_HEAP_UNIT || bound || contig ? align - HM_HEAP_UNIT + bound : 0);
+	r.size = size;
+	r.align = HM_MAX(align, HM_HEAP_UNIT);
+	r.bound = bound;
+	r.contig = flags & HM_HEAP_CONTIG;
+	r.fit = flags & HM_HEAP_FIT;
+	r.rules = r.align > HM_HEAP_UNIT || bound || r.contig;
+	r.need = hm__align_up(size + HM_HEAP_HDR, HM_HEAP_UNIT);
+	r.want = r.need + (r.rules ? r.align - HM_HEAP_UNIT + bound : 0);
 
 	hm__mutex_lock(&h->lock);
-	b = find(h, size, need, align, bound, flags, &p);
+	b = find(h, &r, &p);
 	/* Grow by a block of the searched class, so the next search finds it. An
 	 * IOVA-contiguous request tries ordinary pages when it may fit within one
 	 * page or IOVA is VA, then a contiguous run of its own. */
-	bool multi_page_pa = contig && SH()->iova_pa && size + HM_HEAP_UNIT > h->page_size;
-	if (!b && !multi_page_pa && grow(h, search_size(want), false) == 0)
-		b = find(h, size, need, align, bound, flags, &p);
-	if (!b && contig && grow(h, search_size(want), true) == 0)
-		b = find(h, size, need, align, bound, flags, &p);
+	bool multi_page_pa = r.contig && SH()->iova_pa && size + HM_HEAP_UNIT > h->page_size;
+	if (!b && !multi_page_pa && grow(h, search_size(r.want), false) == 0)
+		b = find(h, &r, &p);
+	if (!b && r.contig && grow(h, search_size(r.want), true) == 0)
+		b = find(h, &r, &p);
 	if (!b) {
 		trim(h);
 		hm__mutex_unlock(&h->lock);
 		return hm__null_errno(ENOMEM);
 	}
 	take(h, b);
-	b = carve(h, b, p, need);
+	b = carve(h, b, p, r.need);
 	hm__mutex_unlock(&h->lock);
-	HM_ASSERT((uintptr_t)payload(b) % align == 0);
+	HM_ASSERT((uintptr_t)payload(b) % r.align == 0);
 	return payload(b);
 }
 

@@ -564,6 +564,11 @@ static int attach(const struct hm_config *cfg, struct hm_process *p)
 		return rc;
 	}
 	p->sh = base;
+	if (p->sh->n_seglists > HM_SEGLISTS_MAX || p->sh->base != (uintptr_t)base) {
+		hm__err("the config of prefix \"%s\" is corrupt (%u segment lists)", cfg->prefix,
+			p->sh->n_seglists);
+		return -EPROTO;
+	}
 	for (unsigned i = 0; i < p->sh->n_seglists; i++) {
 		struct hm_seglist *sl = &p->sh->seglists[i];
 		char fdpath[64];
