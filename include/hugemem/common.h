@@ -9,6 +9,7 @@
 #ifndef HUGEMEM_COMMON_H
 #define HUGEMEM_COMMON_H
 
+#include <errno.h> /* pointer-returning calls report through errno */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

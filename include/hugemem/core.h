@@ -74,7 +74,8 @@ HM_API void hm_config_defaults(struct hm_config *cfg);
  *   -EEXIST    primary: a live primary already holds the prefix
  *   -EPROTO    secondary: the primary's layout version differs from ours
  *   -EADDRINUSE secondary: the primary's addresses are taken in this process
- *   -ENOTDIR, -EACCES  the runtime directory is unusable
+ *   -ENOTDIR, -EACCES, -ENAMETOOLONG  the runtime directory is unusable
+ *   -ENOSPC    (or another -errno of mmap, memfd_create, open): the system refused
  * On failure nothing stays mapped or open, and hm_init() may be called again.
  */
 HM_API int hm_init(const struct hm_config *cfg);
