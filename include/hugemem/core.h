@@ -75,7 +75,7 @@ HM_API void hm_config_defaults(struct hm_config *cfg);
  *   -EPROTO    secondary: the primary's layout version differs from ours
  *   -EADDRINUSE secondary: the primary's addresses are taken in this process
  *   -ENOTDIR, -EACCES, -ENAMETOOLONG  the runtime directory is unusable
- *   -ENOSPC    (or another -errno of mmap, memfd_create, open): the system refused
+ *   another -errno  a system call refused (mmap, memfd_create, open...; the log says which)
  * On failure nothing stays mapped or open, and hm_init() may be called again.
  */
 HM_API int hm_init(const struct hm_config *cfg);
