@@ -7,5 +7,6 @@
 #include <hugemem/core.h>
 #include <hugemem/mem.h>
 #include <hugemem/memzone.h>
+#include <hugemem/malloc.h>
 
 #endif /* HUGEMEM_H */

@@ -17,6 +17,8 @@
  */
 #include "heap/heap.h"
 
+#include <hugemem/memzone.h>
+
 #include <inttypes.h>
 #include <string.h>
 
@@ -250,7 +252,7 @@ static char *place(struct hm_heap_block *b, uint64_t size, uint64_t need, uint64
 
 /* Use free block b (already taken) for a payload at p of need block bytes. */
 static struct hm_heap_block *carve(struct hm_heap *h, struct hm_heap_block *b, char *p,
-				   uint64_t need)
+				   uint64_t need, unsigned kind)
 {
 	struct hm_heap_block *nb = (struct hm_heap_block *)(p - HM_HEAP_HDR);
 	uint64_t gap = (uint64_t)((char *)nb - (char *)b);
@@ -265,6 +267,7 @@ static struct hm_heap_block *carve(struct hm_heap *h, struct hm_heap_block *b, c
 	split(h, nb, need);
 	nb->size = bsize(nb);
 	nb->cookie = cookie_for(nb);
+	nb->flags = (uint16_t)kind;
 	h->st.n_used_blocks++;
 	h->st.allocs++;
 	return nb;
@@ -467,7 +470,7 @@ void *hm__heap_alloc(struct hm_heap *h, size_t size, size_t align, size_t bound,
 		return hm__null_errno(ENOMEM);
 	}
 	take(h, b);
-	b = carve(h, b, p, r.need);
+	b = carve(h, b, p, r.need, (flags >> 8) & 0xff);
 	hm__mutex_unlock(&h->lock);
 	HM_ASSERT((uintptr_t)payload(b) % r.align == 0);
 	return payload(b);
@@ -490,7 +493,7 @@ struct hm_heap_block *hm__heap_block_of(const void *p)
 	return b;
 }
 
-int hm__heap_free(void *p)
+int hm__heap_free(void *p, enum hm_block_kind kind)
 {
 	struct hm_heap_block *b = hm__heap_block_of(p);
 	struct hm_heap *h;
@@ -504,10 +507,14 @@ int hm__heap_free(void *p)
 	h = &heaps(SH())[b->heap];
 	hm__mutex_lock(&h->lock);
 	/* Check again under the lock: another thread may have freed it meanwhile. */
-	if (b->cookie != cookie_for(b) || is_free(b)) {
+	if (b->cookie != cookie_for(b) || is_free(b) || (kind && b->flags != kind)) {
 		h->st.errors++;
 		hm__mutex_unlock(&h->lock);
-		hm__err("free of %p: not a live heap block (double free)", p);
+		hm__err("free of %p: %s", p,
+			is_free(b) || b->cookie != cookie_for(b)
+				? "not a live heap block (double free)"
+			: b->flags == HM_BLOCK_ZONE ? "it is a zone's memory"
+						    : "a block of another kind");
 		return -EINVAL;
 	}
 	h->st.n_used_blocks--;
@@ -537,6 +544,51 @@ int hm__heap_free(void *p)
 	}
 	hm__mutex_unlock(&h->lock);
 	return 0;
+}
+
+int hm__heap_resize(void *p, size_t size)
+{
+	struct hm_heap_block *b = hm__heap_block_of(p);
+	struct hm_heap *h;
+	uint64_t need;
+	int rc = 0;
+
+	if (!b || size == 0 || size > HM_HEAP_MAX_SIZE)
+		return -EINVAL;
+	need = hm__align_up(size + HM_HEAP_HDR, HM_HEAP_UNIT);
+	h = &heaps(SH())[b->heap];
+	hm__mutex_lock(&h->lock);
+	struct hm_heap_block *n = next_block(b);
+	if (need > bsize(b)) {
+		/* Grow into the next block if it is free and large enough. */
+		if (!is_free(n) || bsize(b) + bsize(n) < need) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		remove_free(h, n);
+		n->cookie = 0;
+		b->size += bsize(n);
+		next_block(b)->prev = off_of(b);
+		/* The block after n is in use (no two free blocks touch): a plain split. */
+		split(h, b, need);
+	} else if (bsize(b) - need >= HM_HEAP_UNIT) {
+		/* Shrink: the tail becomes free, merged with a free next block. */
+		uint64_t rest = bsize(b) - need;
+		struct hm_heap_block *r = (struct hm_heap_block *)((char *)b + need);
+
+		if (is_free(n)) {
+			remove_free(h, n);
+			n->cookie = 0;
+			rest += bsize(n);
+		}
+		b->size = need;
+		init_block(h, r, rest, off_of(b));
+		next_block(r)->prev = off_of(r);
+		insert(h, r);
+	}
+out:
+	hm__mutex_unlock(&h->lock);
+	return rc;
 }
 
 /* The longest payload with align and bound that free block b can hold. */
@@ -702,4 +754,42 @@ int hm__heap_setup(struct hm_shared *sh)
 		}
 	}
 	return 0;
+}
+
+static bool size_matches(uint64_t page_size, unsigned flags)
+{
+	return ((flags & HM_MEMZONE_4KB) && page_size == HM_PAGE_SIZE_4K) ||
+	       ((flags & HM_MEMZONE_2MB) && page_size == HM_PAGE_SIZE_2M) ||
+	       ((flags & HM_MEMZONE_1GB) && page_size == HM_PAGE_SIZE_1G);
+}
+
+unsigned hm__heap_order(int socket, unsigned flags, unsigned *order)
+{
+	const unsigned page_flags = HM_MEMZONE_4KB | HM_MEMZONE_2MB | HM_MEMZONE_1GB;
+	const struct hm_shared *sh = SH();
+	/* One node: no need to ask the kernel where we run. */
+	int near = socket != HM_SOCKET_ANY ? socket
+		   : sh->n_sockets == 1    ? sh->sockets[0]
+					   : hm_socket_id();
+	bool sized = flags & page_flags;
+	unsigned n = 0;
+
+	for (unsigned rank = 0; rank < 4; rank++) {
+		bool want_other_size = rank >= 2, want_far = rank % 2;
+
+		for (unsigned i = 0; i < sh->n_seglists; i++) {
+			const struct hm_seglist *sl = &sh->seglists[i];
+			bool other_size = sized && !size_matches(sl->page_size, flags);
+			bool far = sl->socket != near;
+
+			if (other_size != want_other_size || far != want_far)
+				continue;
+			if (other_size && !(flags & HM_MEMZONE_SIZE_HINT_ONLY))
+				continue;
+			if (far && socket != HM_SOCKET_ANY)
+				continue;
+			order[n++] = i;
+		}
+	}
+	return n;
 }

@@ -80,8 +80,16 @@ struct hm_heap *hm__heap_get(unsigned index);
 unsigned hm__heap_count(void);
 
 /* Flags of hm__heap_alloc(). */
-#define HM_HEAP_CONTIG 0x1u /* the block is IOVA-contiguous */
-#define HM_HEAP_FIT    0x2u /* look at every free block before growing the heap */
+#define HM_HEAP_CONTIG  0x1u                 /* the block is IOVA-contiguous */
+#define HM_HEAP_FIT     0x2u                 /* look at every free block before growing the heap */
+#define HM_HEAP_KIND(k) ((unsigned)(k) << 8) /* record the block's kind (below) */
+
+/* What a block is for, kept in its header: a free of the wrong kind is refused. */
+enum hm_block_kind {
+	HM_BLOCK_ANY = 0,    /* to hm__heap_free: whatever kind */
+	HM_BLOCK_MALLOC = 1, /* hm_malloc and friends */
+	HM_BLOCK_ZONE = 2,   /* a memzone */
+};
 
 /*
  * Allocate size bytes aligned to align (a power of two; below HM_HEAP_UNIT
@@ -92,8 +100,27 @@ unsigned hm__heap_count(void);
  */
 void *hm__heap_alloc(struct hm_heap *h, size_t size, size_t align, size_t bound, unsigned flags);
 
-/* Free a payload; 0, or -EINVAL (logged) for a pointer that is not a live block. */
-int hm__heap_free(void *p);
+/*
+ * Free a payload; 0, or -EINVAL (logged, counted) for a pointer that is not a
+ * live block of kind (HM_BLOCK_ANY: of any kind).
+ */
+int hm__heap_free(void *p, enum hm_block_kind kind);
+
+/*
+ * Resize live block p in place to hold size bytes: shrink it (the tail goes
+ * back to the heap, merged with a free neighbour), or grow it into a free
+ * next block. 0, or -ENOMEM if it cannot grow in place. The caller owns p.
+ */
+int hm__heap_resize(void *p, size_t size);
+
+/*
+ * The heaps to try for a request, in order, into order[HM_SEGLISTS_MAX]:
+ * those of the page sizes the HM_MEMZONE_* page flags ask (all sizes, larger
+ * first, when none is asked), on socket or else (HM_SOCKET_ANY) the caller's
+ * node first; then, with HM_MEMZONE_SIZE_HINT_ONLY, the other page sizes.
+ * Returns how many.
+ */
+unsigned hm__heap_order(int socket, unsigned flags, unsigned *order);
 
 /* The live block of payload p: its header, or NULL if p is not one (not logged). */
 struct hm_heap_block *hm__heap_block_of(const void *p);
@@ -115,7 +142,8 @@ void hm__heap_get_stats(struct hm_heap *h, struct hm_heap_stats *st);
 /* Check every chunk, block and free list of h; 0, or -EFAULT with a log line saying what is wrong. */
 int hm__heap_audit(struct hm_heap *h);
 
-/* --- zones (memzone.c) --- */
+/* --- zones (memzone.c) and malloc (malloc.c): primary setup --- */
 int hm__memzone_setup(struct hm_shared *sh);
+int hm__malloc_setup(struct hm_shared *sh);
 
 #endif /* HM_HEAP_HEAP_H */

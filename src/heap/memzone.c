@@ -180,52 +180,15 @@ static struct zone_entry *new_entry(struct zone_table *t, const struct hm_shared
 	return z;
 }
 
-static bool size_matches(uint64_t page_size, unsigned flags)
-{
-	return ((flags & HM_MEMZONE_4KB) && page_size == HM_PAGE_SIZE_4K) ||
-	       ((flags & HM_MEMZONE_2MB) && page_size == HM_PAGE_SIZE_2M) ||
-	       ((flags & HM_MEMZONE_1GB) && page_size == HM_PAGE_SIZE_1G);
-}
-
-/*
- * The heaps to try, in order: those of the page sizes asked (all sizes, larger
- * first, if none is asked), on the socket asked or else the caller's node
- * first; then, with HM_MEMZONE_SIZE_HINT_ONLY, the other page sizes.
- */
-static unsigned pick_heaps(const struct hm_shared *sh, int socket, unsigned flags, unsigned *order)
-{
-	int near = socket == HM_SOCKET_ANY ? hm_socket_id() : socket;
-	bool sized = flags & PAGE_FLAGS;
-	unsigned n = 0;
-
-	for (unsigned rank = 0; rank < 4; rank++) {
-		bool want_other_size = rank >= 2, want_far = rank % 2;
-
-		for (unsigned i = 0; i < sh->n_seglists; i++) {
-			const struct hm_seglist *sl = &sh->seglists[i];
-			bool other_size = sized && !size_matches(sl->page_size, flags);
-			bool far = sl->socket != near;
-
-			if (other_size != want_other_size || far != want_far)
-				continue;
-			if (other_size && !(flags & HM_MEMZONE_SIZE_HINT_ONLY))
-				continue;
-			if (far && socket != HM_SOCKET_ANY)
-				continue;
-			order[n++] = i;
-		}
-	}
-	return n;
-}
-
 /* Allocate the zone's memory from the first heap that has it. */
 static void *zone_memory(const struct hm_shared *sh, size_t *len, int socket, unsigned flags,
 			 size_t align, size_t bound, unsigned *heap)
 {
 	unsigned order[HM_SEGLISTS_MAX];
-	unsigned n = pick_heaps(sh, socket, flags, order);
+	unsigned n = hm__heap_order(socket, flags, order);
 	/* Zones are control-plane calls: look at every free block before growing. */
-	unsigned hflags = HM_HEAP_FIT | (flags & HM_MEMZONE_IOVA_CONTIG ? HM_HEAP_CONTIG : 0);
+	unsigned hflags = HM_HEAP_FIT | HM_HEAP_KIND(HM_BLOCK_ZONE) |
+			  (flags & HM_MEMZONE_IOVA_CONTIG ? HM_HEAP_CONTIG : 0);
 	static _Atomic bool warned;
 
 	if (*len == 0) {
@@ -310,7 +273,7 @@ const struct hm_memzone *hm_memzone_reserve(const char *name, size_t len, int so
 	if (!z) {
 		/* count < max guarantees an entry; reaching here means the table is corrupt. */
 		hm__mutex_unlock(&t->lock);
-		hm__heap_free(p);
+		hm__heap_free(p, HM_BLOCK_ZONE);
 		hm__err("zone table: no free entry although %u of %u are used", t->count, t->max);
 		return hm__null_errno(EFAULT);
 	}
@@ -392,7 +355,7 @@ int hm_memzone_free(const struct hm_memzone *mz)
 	}
 	slot = probe(sh, t, z->mz.name, z->hash, &found);
 	HM_ASSERT(found);
-	rc = hm__heap_free(z->mz.addr);
+	rc = hm__heap_free(z->mz.addr, HM_BLOCK_ZONE);
 	if (rc) {
 		hm__mutex_unlock(&t->lock);
 		hm__err("memzone \"%s\": its memory at %p is corrupt", z->mz.name, z->mz.addr);

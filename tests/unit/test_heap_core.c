@@ -78,8 +78,8 @@ static void test_basic(void)
 	CHECK_EQ(st.grows, 1);
 	CHECK_GE(st.heap_size, 2 * MIB);
 	CHECK_EQ(hm__heap_audit(h), 0);
-	CHECK_EQ(hm__heap_free(p), 0);
-	CHECK_EQ(hm__heap_free(q), 0);
+	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(q, HM_BLOCK_ANY), 0);
 	hm__heap_get_stats(h, &st);
 	CHECK_EQ(st.n_used_blocks, 0);
 	CHECK_EQ(st.allocs, 2);
@@ -194,7 +194,7 @@ static void free_slot(struct slot *s)
 	if (!intact(s))
 		t_fail(__FILE__, __LINE__, false, "block %p (%zu B) changed before its free",
 		       (void *)s->p, s->size);
-	CHECK_EQ(hm__heap_free(s->p), 0);
+	CHECK_EQ(hm__heap_free(s->p, HM_BLOCK_ANY), 0);
 	s->p = NULL;
 }
 
@@ -248,23 +248,24 @@ static void test_free_misuse(void)
 	memset(c, 3, 300);
 	hm_log_set_sink(t_count_sink, NULL);
 	t_log_lines_reset();
-	CHECK_EQ(hm__heap_free(NULL), -EINVAL);
-	CHECK_EQ(hm__heap_free(on_stack), -EINVAL);
-	CHECK_EQ(hm__heap_free(m), -EINVAL);
-	CHECK_EQ(hm__heap_free(b + 64), -EINVAL);         /* interior, cache-line aligned */
-	CHECK_EQ(hm__heap_free(b + 1), -EINVAL);          /* interior, misaligned */
-	CHECK_EQ(hm__heap_free(b - 64), -EINVAL);         /* before the block */
-	CHECK_EQ(hm__heap_free(b + 4096 * 100), -EINVAL); /* free space of the chunk */
+	CHECK_EQ(hm__heap_free(NULL, HM_BLOCK_ANY), -EINVAL);
+	CHECK_EQ(hm__heap_free(on_stack, HM_BLOCK_ANY), -EINVAL);
+	CHECK_EQ(hm__heap_free(m, HM_BLOCK_ANY), -EINVAL);
+	CHECK_EQ(hm__heap_free(b + 64, HM_BLOCK_ANY), -EINVAL); /* interior, cache-line aligned */
+	CHECK_EQ(hm__heap_free(b + 1, HM_BLOCK_ANY), -EINVAL);  /* interior, misaligned */
+	CHECK_EQ(hm__heap_free(b - 64, HM_BLOCK_ANY), -EINVAL); /* before the block */
+	CHECK_EQ(hm__heap_free(b + 4096 * 100, HM_BLOCK_ANY),
+		 -EINVAL); /* free space of the chunk */
 	CHECK_EQ(t_log_lines(), 7);
 	CHECK_NULL(hm__heap_block_of(b + 64));
 	CHECK_NULL(hm__heap_block_of(on_stack));
 	/* Double frees: of a block whose neighbours are live (it stays a free block), and
 	 * of one merged into a free neighbour (its header is gone). */
-	CHECK_EQ(hm__heap_free(b), 0);
-	CHECK_EQ(hm__heap_free(b), -EINVAL);
-	CHECK_EQ(hm__heap_free(c), 0);
-	CHECK_EQ(hm__heap_free(c), -EINVAL);
-	CHECK_EQ(hm__heap_free(b), -EINVAL);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), -EINVAL);
+	CHECK_EQ(hm__heap_free(c, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(c, HM_BLOCK_ANY), -EINVAL);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), -EINVAL);
 	CHECK_EQ(t_log_lines(), 10);
 	hm_log_set_sink(NULL, NULL);
 	CHECK_EQ(hm__heap_audit(h), 0);
@@ -279,8 +280,8 @@ static void test_free_misuse(void)
 	/* Everything still works. */
 	b = hm__heap_alloc(h, 300, 0, 0, 0);
 	REQUIRE_NOT_NULL(b);
-	CHECK_EQ(hm__heap_free(b), 0);
-	CHECK_EQ(hm__heap_free(a), 0);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY), 0);
 	hm__heap_get_stats(h, &st);
 	CHECK_EQ(st.n_used_blocks, 0);
 	CHECK_EQ(hm__heap_audit(h), 0);
@@ -289,11 +290,11 @@ static void test_free_misuse(void)
 	b = hm__heap_alloc(h, 8 * MIB, 0, 0, 0);
 	REQUIRE_NOT_NULL(a);
 	REQUIRE_NOT_NULL(b);
-	CHECK_EQ(hm__heap_free(a), 0);
-	CHECK_EQ(hm__heap_free(b), 0);
+	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), 0);
 	hm_log_set_sink(t_count_sink, NULL);
-	CHECK_EQ(hm__heap_free(a), -EINVAL);
-	CHECK_EQ(hm__heap_free(b), -EINVAL);
+	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY), -EINVAL);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), -EINVAL);
 	hm_log_set_sink(NULL, NULL);
 	CHECK_EQ(hm__heap_audit(h), 0);
 	free(m);
@@ -312,7 +313,7 @@ static void test_largest(void)
 	keep = hm__heap_alloc(h, 100, 0, 0, 0);
 	REQUIRE_NOT_NULL(big);
 	REQUIRE_NOT_NULL(keep);
-	CHECK_EQ(hm__heap_free(big), 0);
+	CHECK_EQ(hm__heap_free(big, HM_BLOCK_ANY), 0);
 	l = hm__heap_largest(h, 0, 0);
 	CHECK_GE(l, 5 * MIB);
 	hm__heap_get_stats(h, &st);
@@ -323,7 +324,7 @@ static void test_largest(void)
 	hm__heap_get_stats(h, &st2);
 	CHECK_EQ(st2.grows, st.grows);
 	CHECK_EQ(st2.heap_size, st.heap_size);
-	CHECK_EQ(hm__heap_free(p), 0);
+	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY), 0);
 	/* With an alignment and a bound, no more than they allow. */
 	hm__heap_get_stats(h, &st);
 	l = hm__heap_largest(h, 1 << 20, 1 << 20);
@@ -333,8 +334,8 @@ static void test_largest(void)
 	REQUIRE_NOT_NULL(p);
 	hm__heap_get_stats(h, &st2);
 	CHECK_EQ(st2.grows, st.grows);
-	CHECK_EQ(hm__heap_free(p), 0);
-	CHECK_EQ(hm__heap_free(keep), 0);
+	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(keep, HM_BLOCK_ANY), 0);
 	CHECK_EQ(hm__heap_audit(h), 0);
 	hm_cleanup();
 }
@@ -356,7 +357,7 @@ static void test_grow_release(void)
 	REQUIRE_EQ(hm_mem_get_info(&mi), 0);
 	CHECK_UEQ(mi.committed, st.heap_size);
 	for (unsigned i = 0; i < 20; i++)
-		CHECK_EQ(hm__heap_free(p[i]), 0);
+		CHECK_EQ(hm__heap_free(p[i], HM_BLOCK_ANY), 0);
 	hm__heap_get_stats(h, &st);
 	CHECK_LE(st.n_chunks, 1);
 	CHECK_GT(st.releases, 0);
@@ -367,7 +368,7 @@ static void test_grow_release(void)
 	p[0] = hm__heap_alloc(h, 3 * MIB, 0, 0, HM_HEAP_CONTIG);
 	REQUIRE_NOT_NULL(p[0]);
 	CHECK(hm__mem_iova_contig(p[0], 3 * MIB));
-	CHECK_EQ(hm__heap_free(p[0]), 0);
+	CHECK_EQ(hm__heap_free(p[0], HM_BLOCK_ANY), 0);
 	CHECK_EQ(hm__heap_audit(h), 0);
 	hm_cleanup();
 }
