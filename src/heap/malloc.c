@@ -36,9 +36,10 @@ struct type_entry {
 };
 
 struct malloc_area {
-	struct hm_spinlock lock;    /* registration of types */
-	_Atomic uint32_t n_types;   /* entries [0, n_types) are registered */
-	_Atomic uint64_t bad_frees; /* frees of pointers that were no block at all */
+	struct hm_spinlock lock;      /* registration of types */
+	_Atomic uint32_t n_types;     /* entries [0, n_types) are registered */
+	_Atomic uint64_t bad_frees;   /* frees of pointers that were no block at all */
+	_Atomic uint64_t corruptions; /* smashed trailers (debug builds) */
 	struct type_entry types[HM_MALLOC_TYPES_MAX];
 };
 
@@ -162,6 +163,62 @@ static void uncharge(struct type_entry *t, uint64_t bytes)
 	atomic_fetch_sub_explicit(&t->live_bytes, bytes, memory_order_relaxed);
 }
 
+/* --- debug builds: a trailer cookie after every block, poison on free --- */
+
+#if HM_DEBUG >= 1
+#define TRAILER 8u /* bytes at the end of each block, holding a cookie */
+#define POISON  0x6b
+#else
+#define TRAILER 0u
+#endif
+
+/* Bytes the caller may use in block b. */
+static size_t usable_of(const struct hm_heap_block *b)
+{
+	return hm__heap_usable(b) - TRAILER;
+}
+
+#if HM_DEBUG >= 1
+static uint64_t trailer_cookie(const struct hm_heap_block *b)
+{
+	return UINT64_C(0x7e11e47a11c0ffee) ^ (uintptr_t)b;
+}
+
+static void set_trailer(struct hm_heap_block *b)
+{
+	uint64_t c = trailer_cookie(b);
+
+	memcpy((char *)(b + 1) + usable_of(b), &c, sizeof(c));
+}
+
+/* Whether b's trailer is intact; if not, log the overrun and count it. */
+static bool trailer_ok(struct malloc_area *a, const struct hm_heap_block *b, const char *what)
+{
+	uint64_t c;
+
+	memcpy(&c, (const char *)(b + 1) + usable_of(b), sizeof(c));
+	if (c == trailer_cookie(b))
+		return true;
+	atomic_fetch_add(&a->corruptions, 1);
+	hm__err("%s(%p): the trailer after its %zu bytes is smashed (buffer overrun)", what,
+		(const void *)(b + 1), usable_of(b));
+	return false;
+}
+#else
+static void set_trailer(struct hm_heap_block *b)
+{
+	(void)b;
+}
+
+static bool trailer_ok(struct malloc_area *a, const struct hm_heap_block *b, const char *what)
+{
+	(void)a;
+	(void)b;
+	(void)what;
+	return true;
+}
+#endif
+
 /* --- allocation --- */
 
 /* The heap order for HM_SOCKET_ANY on a one-node instance, computed once per instance. */
@@ -193,7 +250,7 @@ static void *alloc_typed(struct hm_shared *sh, unsigned idx, size_t size, size_t
 	void *p = NULL;
 
 	for (unsigned k = 0; k < n && !p; k++) {
-		p = hm__heap_alloc(hm__heap_get(order[k]), size, align, 0,
+		p = hm__heap_alloc(hm__heap_get(order[k]), size + TRAILER, align, 0,
 				   HM_HEAP_KIND(HM_BLOCK_MALLOC));
 		if (!p && errno != ENOMEM)
 			return NULL;
@@ -204,7 +261,8 @@ static void *alloc_typed(struct hm_shared *sh, unsigned idx, size_t size, size_t
 	struct type_entry *t = &a->types[idx];
 
 	b->user = idx;
-	if (!charge(t, hm__heap_usable(b))) {
+	set_trailer(b);
+	if (!charge(t, usable_of(b))) {
 		hm__heap_free(p, HM_BLOCK_MALLOC);
 		hm__debug("malloc of %zu bytes of type \"%s\": its limit of %" PRIu64 " is reached",
 			  size, t->name, atomic_load(&t->limit));
@@ -296,7 +354,15 @@ void hm_free(void *p)
 	}
 	/* Read before the free: after it the header may belong to someone else. */
 	t = &area(sh)->types[b->user < HM_MALLOC_TYPES_MAX ? b->user : 0];
-	usable = hm__heap_usable(b);
+	usable = usable_of(b);
+	if (b->flags == HM_BLOCK_MALLOC) {
+		/* A smashed trailer is reported; the block is still freed, as its
+		 * header (checked by the heap) is intact. */
+		trailer_ok(area(sh), b, "hm_free");
+#if HM_DEBUG >= 1
+		memset(p, POISON, usable);
+#endif
+	}
 	if (hm__heap_free(p, HM_BLOCK_MALLOC) != 0)
 		return; /* refused, logged and counted by the heap */
 	uncharge(t, usable);
@@ -312,8 +378,10 @@ int hm_malloc_validate(const void *p, size_t *size)
 	b = malloc_block(p);
 	if (!b)
 		return -EINVAL;
+	if (!trailer_ok(area(hm__shared()), b, "hm_malloc_validate"))
+		return -EFAULT;
 	if (size)
-		*size = hm__heap_usable(b);
+		*size = usable_of(b);
 	return 0;
 }
 
@@ -337,17 +405,21 @@ void *hm_realloc(void *p, size_t size, size_t align)
 		return hm__null_errno(EINVAL);
 	}
 	t = &area(sh)->types[b->user];
-	old = hm__heap_usable(b);
-	if ((uintptr_t)p % (align ? align : HM_CACHE_LINE) == 0 && hm__heap_resize(p, size) == 0) {
-		now = hm__heap_usable(b);
-		if (now <= old) {
-			uncharge(t, old - now);
-			return p;
+	old = usable_of(b);
+	trailer_ok(area(sh), b, "hm_realloc");
+	if ((uintptr_t)p % (align ? align : HM_CACHE_LINE) == 0 &&
+	    hm__heap_resize(p, size + TRAILER) == 0) {
+		now = usable_of(b);
+		if (now > old && !charge(t, now - old)) {
+			/* Back within the limit: shrinking to the old size always fits. */
+			hm__heap_resize(p, (size_t)old + TRAILER);
+			set_trailer(b);
+			return hm__null_errno(ENOMEM);
 		}
-		if (charge(t, now - old))
-			return p;
-		hm__heap_resize(p, (size_t)old); /* back within the limit: always fits */
-		return hm__null_errno(ENOMEM);
+		if (now < old)
+			uncharge(t, old - now);
+		set_trailer(b);
+		return p;
 	}
 	/* Move, on the node of the old block, keeping the type. */
 	q = alloc_typed(sh, b->user, size, align, hm__heap_get(b->heap)->socket);
@@ -407,7 +479,7 @@ int hm_malloc_get_stats(int socket, struct hm_malloc_stats *st)
 		st->frees += hs.frees;
 		st->errors += hs.errors;
 	}
-	st->errors += atomic_load(&area(sh)->bad_frees);
+	st->errors += atomic_load(&area(sh)->bad_frees) + atomic_load(&area(sh)->corruptions);
 	return 0;
 }
 
