@@ -68,6 +68,39 @@ static inline uint64_t hm__align_down(uint64_t x, uint64_t a)
 	return x & ~(a - 1);
 }
 
+/*
+ * Memory checkers. A pool hands out memory the checker cannot see being
+ * freed, so the library tells it: hm_track_noaccess(p, n) when memory is
+ * given back (a later access is reported as a use after free),
+ * hm_track_undefined(p, n) before the library or a user writes it again.
+ * HM_TRACK=asan (the asan preset) maps these to AddressSanitizer's manual
+ * poisoning, HM_TRACK=valgrind to memcheck's client requests; otherwise they
+ * cost nothing. HM_NO_TRACK marks a function that reads memory which may be
+ * poisoned on purpose (checking whether a pointer is a live block), and
+ * hm_track_quiet_begin/end hide such reads from Valgrind.
+ */
+#if defined(HM_TRACK_ASAN) && defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define hm_track_noaccess(p, n)  ASAN_POISON_MEMORY_REGION((p), (n))
+#define hm_track_undefined(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define HM_NO_TRACK              __attribute__((no_sanitize_address))
+#define hm_track_quiet_begin()   ((void)0)
+#define hm_track_quiet_end()     ((void)0)
+#elif defined(HM_TRACK_VALGRIND) && defined(HM_HAVE_VALGRIND_H)
+#include <valgrind/memcheck.h>
+#define hm_track_noaccess(p, n)  ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
+#define hm_track_undefined(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#define HM_NO_TRACK
+#define hm_track_quiet_begin() VALGRIND_DISABLE_ERROR_REPORTING
+#define hm_track_quiet_end()   VALGRIND_ENABLE_ERROR_REPORTING
+#else
+#define hm_track_noaccess(p, n)  ((void)(p), (void)(n))
+#define hm_track_undefined(p, n) ((void)(p), (void)(n))
+#define HM_NO_TRACK
+#define hm_track_quiet_begin() ((void)0)
+#define hm_track_quiet_end()   ((void)0)
+#endif
+
 /* Log through hm_log with a "hugemem: " prefix added by the logger. */
 #define hm__err(...)    hm_log(HM_LOG_ERROR, __VA_ARGS__)
 #define hm__warn(...)   hm_log(HM_LOG_WARNING, __VA_ARGS__)

@@ -161,6 +161,7 @@ static void insert(struct hm_heap *h, struct hm_heap_block *b)
 
 	mapping(bsize(b), &fl, &sl);
 	b->size |= FREE_BIT;
+	hm_track_undefined(l, sizeof(*l)); /* the links may lie in poisoned memory */
 	l->prev = 0;
 	l->next = h->head[fl][sl];
 	if (l->next)
@@ -210,6 +211,7 @@ static void take(struct hm_heap *h, struct hm_heap_block *b)
 
 static void init_block(struct hm_heap *h, struct hm_heap_block *b, uint64_t size, uint64_t prev)
 {
+	hm_track_undefined(b, sizeof(*b)); /* a new header may lie in a freed, poisoned block */
 	b->prev = prev;
 	b->size = size;
 	b->cookie = cookie_for(b);
@@ -300,6 +302,8 @@ static void add_chunk(struct hm_heap *h, void *va, uint64_t len, bool pinned)
 	struct hm_heap_block *b = (struct hm_heap_block *)((char *)va + HM_HEAP_HDR);
 	struct hm_heap_block *end = (struct hm_heap_block *)((char *)va + len - HM_HEAP_HDR);
 
+	/* Pages committed again where a released chunk was may still be poisoned. */
+	hm_track_undefined(va, len);
 	c->len = len;
 	c->pinned = pinned;
 	c->prev = 0;
@@ -472,8 +476,23 @@ void *hm__heap_alloc(struct hm_heap *h, size_t size, size_t align, size_t bound,
 	take(h, b);
 	b = carve(h, b, p, r.need, (flags >> 8) & 0xff);
 	hm__mutex_unlock(&h->lock);
+	/* The block may have been freed and poisoned before: it is the caller's now. */
+	hm_track_undefined(payload(b), hm__heap_usable(b));
 	HM_ASSERT((uintptr_t)payload(b) % r.align == 0);
 	return payload(b);
+}
+
+/* Whether b looks like a live block's header. It may be any memory of the
+ * heap, freed and poisoned included: the checkers must not see this read. */
+static HM_NO_TRACK bool header_live(const struct hm_shared *sh, const struct hm_heap_block *b)
+{
+	bool ok;
+
+	hm_track_quiet_begin();
+	ok = b->cookie == cookie_for(b) && !is_free(b) && b->heap < sh->n_seglists &&
+	     bsize(b) >= HM_HEAP_UNIT && bsize(b) % HM_HEAP_UNIT == 0;
+	hm_track_quiet_end();
+	return ok;
 }
 
 struct hm_heap_block *hm__heap_block_of(const void *p)
@@ -487,10 +506,7 @@ struct hm_heap_block *hm__heap_block_of(const void *p)
 	/* Both the header and the payload must be in committed pages before we read. */
 	if (hm__seglist_of(sh, b) < 0 || hm_page_size_of(b) == 0 || hm_page_size_of(p) == 0)
 		return NULL;
-	if (b->cookie != cookie_for(b) || is_free(b) || b->heap >= sh->n_seglists ||
-	    bsize(b) < HM_HEAP_UNIT || bsize(b) % HM_HEAP_UNIT)
-		return NULL;
-	return b;
+	return header_live(sh, b) ? b : NULL;
 }
 
 int hm__heap_free(void *p, enum hm_block_kind kind)

@@ -362,6 +362,10 @@ void hm_free(void *p)
 #if HM_DEBUG >= 1
 		memset(p, POISON, usable);
 #endif
+		/* From here a use of the block is reported by ASan or Valgrind; the
+		 * first 16 bytes stay open for the heap's free-list links. */
+		if (usable + TRAILER > 16)
+			hm_track_noaccess((char *)p + 16, usable + TRAILER - 16);
 	}
 	if (hm__heap_free(p, HM_BLOCK_MALLOC) != 0)
 		return; /* refused, logged and counted by the heap */
@@ -410,6 +414,8 @@ void *hm_realloc(void *p, size_t size, size_t align)
 	if ((uintptr_t)p % (align ? align : HM_CACHE_LINE) == 0 &&
 	    hm__heap_resize(p, size + TRAILER) == 0) {
 		now = usable_of(b);
+		/* Grown into a neighbour that was freed (and poisoned): open it up. */
+		hm_track_undefined(p, hm__heap_usable(b));
 		if (now > old && !charge(t, now - old)) {
 			/* Back within the limit: shrinking to the old size always fits. */
 			hm__heap_resize(p, (size_t)old + TRAILER);
