@@ -38,7 +38,8 @@
 /* The suites, in the order they run; --suite NAME picks one. */
 #define BENCH_SUITES(X) \
 	X(init)         \
-	X(memzone)
+	X(memzone)      \
+	X(malloc)
 
 #define BENCH_METRICS_MAX  4 /* operations one case times together */
 #define BENCH_REPS_DEFAULT 7 /* --reps */
@@ -182,11 +183,38 @@ int bench_memzone_measure(struct bench_ctx *ctx, const struct bench_zone_ops *op
 void bench_memzone_release(struct bench_ctx *ctx);
 
 /*
+ * An allocator for the malloc suite (malloc.c): hugemem and every peer run
+ * the very same loops through these pointers. alloc returns NULL on failure;
+ * free is never given NULL.
+ */
+struct bench_malloc_ops {
+	const char *name;
+	void *(*alloc)(size_t size);
+	void (*free)(void *p);
+};
+
+/*
+ * The malloc workloads (malloc.c), in the process that measures.
+ * bench_malloc_prepare() draws the case's random slots and sizes and fills
+ * its live set through ops (ctx->state); bench_malloc_measure() is one
+ * repetition, out[0] ns per pair or per replace; bench_malloc_release()
+ * frees the live set through ops and unmaps the rest.
+ */
+int bench_malloc_prepare(struct bench_ctx *ctx, const struct bench_malloc_ops *ops);
+int bench_malloc_measure(struct bench_ctx *ctx, double *out);
+void bench_malloc_release(struct bench_ctx *ctx);
+
+/*
  * Peers. Each group is defined in bench/peers/<peer>.c, which the build
  * compiles only when it found the peer and then defines HM_BENCH_HAVE_<PEER>.
  * Refer to them through BENCH_IF_<PEER>() so that a build without the peer
  * still links.
  */
+#ifdef HM_BENCH_HAVE_GLIBC
+#define BENCH_IF_GLIBC(fn) (fn)
+#else
+#define BENCH_IF_GLIBC(fn) NULL
+#endif
 #ifdef HM_BENCH_HAVE_DPDK
 #define BENCH_IF_DPDK(fn) (fn)
 #else
@@ -216,5 +244,25 @@ int bench_dpdk_init_measure(struct bench_ctx *ctx, double *out);
 int bench_dpdk_memzone_setup(struct bench_ctx *ctx);
 int bench_dpdk_memzone_measure(struct bench_ctx *ctx, double *out);
 void bench_dpdk_memzone_teardown(struct bench_ctx *ctx);
+/*
+ * malloc suite, in a BENCH_F_FORK child: rte_eal_init --no-huge -m 2048, then
+ * bench_malloc_prepare() with rte_malloc(NULL, size, 0)/rte_free; teardown
+ * frees the live set and calls rte_eal_cleanup().
+ */
+int bench_dpdk_malloc_setup(struct bench_ctx *ctx);
+void bench_dpdk_malloc_teardown(struct bench_ctx *ctx);
+
+/*
+ * malloc suite, the other allocators: bench_malloc_prepare() with the
+ * allocator's own entry points, which linking jemalloc, mimalloc or tcmalloc
+ * does not replace. peers/glibc.c: libc.so.6's malloc/free, through dlsym()
+ * (mimalloc and tcmalloc replace __libc_malloc too); peers/jemalloc.c:
+ * mallocx/dallocx; peers/mimalloc.c: mi_malloc/mi_free; peers/tcmalloc.c:
+ * tc_malloc/tc_free. glibc's skips if libc.so.6's own malloc cannot be found.
+ */
+int bench_glibc_malloc_setup(struct bench_ctx *ctx);
+int bench_jemalloc_malloc_setup(struct bench_ctx *ctx);
+int bench_mimalloc_malloc_setup(struct bench_ctx *ctx);
+int bench_tcmalloc_malloc_setup(struct bench_ctx *ctx);
 
 #endif /* HM_BENCH_H */

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peers/jemalloc.c - jemalloc as a peer of hugemem-bench, compiled when the
+ * build finds libjemalloc and <jemalloc/jemalloc.h> (HM_BENCH_HAVE_JEMALLOC).
+ *
+ * Debian's libjemalloc has no prefix: it replaces malloc for the whole
+ * process. This peer calls its own non-standard API, mallocx/dallocx with no
+ * flags, which is jemalloc whichever library's malloc the process ended up
+ * with.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "../bench.h"
+
+#ifdef HM_BENCH_HAVE_JEMALLOC
+
+#include <jemalloc/jemalloc.h>
+
+static void *jemalloc_alloc(size_t size)
+{
+	return mallocx(size, 0);
+}
+
+static void jemalloc_free(void *p)
+{
+	dallocx(p, 0);
+}
+
+static const struct bench_malloc_ops jemalloc_ops = {
+	.name = "jemalloc",
+	.alloc = jemalloc_alloc,
+	.free = jemalloc_free,
+};
+
+int bench_jemalloc_malloc_setup(struct bench_ctx *ctx)
+{
+	return bench_malloc_prepare(ctx, &jemalloc_ops);
+}
+
+#endif /* HM_BENCH_HAVE_JEMALLOC */

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peers/mimalloc.c - mimalloc as a peer of hugemem-bench, compiled when the
+ * build finds it (HM_BENCH_HAVE_MIMALLOC). Debian's libmimalloc also
+ * replaces malloc; this peer calls mi_malloc/mi_free, which are mimalloc's
+ * whichever library's malloc the process ended up with.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "../bench.h"
+
+#ifdef HM_BENCH_HAVE_MIMALLOC
+
+#include <mimalloc.h>
+
+static void *mimalloc_alloc(size_t size)
+{
+	return mi_malloc(size);
+}
+
+static void mimalloc_free(void *p)
+{
+	mi_free(p);
+}
+
+static const struct bench_malloc_ops mimalloc_ops = {
+	.name = "mimalloc",
+	.alloc = mimalloc_alloc,
+	.free = mimalloc_free,
+};
+
+int bench_mimalloc_malloc_setup(struct bench_ctx *ctx)
+{
+	return bench_malloc_prepare(ctx, &mimalloc_ops);
+}
+
+#endif /* HM_BENCH_HAVE_MIMALLOC */
