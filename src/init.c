@@ -33,6 +33,8 @@ int hm_init(const struct hm_config *cfg)
 		rc = hm__memzone_setup(hm__shared());
 	if (rc == 0 && hm__proc.proc_type == HM_PROC_PRIMARY)
 		rc = hm__malloc_setup(hm__shared());
+	if (rc == 0)
+		rc = hm__malloc_attach();
 	if (rc) {
 		hm__mem_cleanup();
 		return rc;

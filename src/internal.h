@@ -72,7 +72,9 @@ static inline uint64_t hm__align_down(uint64_t x, uint64_t a)
  * Memory checkers. A pool hands out memory the checker cannot see being
  * freed, so the library tells it: hm_track_noaccess(p, n) when memory is
  * given back (a later access is reported as a use after free),
- * hm_track_undefined(p, n) before the library or a user writes it again.
+ * hm_track_undefined(p, n) before the library or a user writes it again;
+ * hm_track_defined(&v, sizeof(v)) for a value read on purpose from memory
+ * that may never have been written (a stale pointer's "header").
  * HM_TRACK=asan (the asan preset) maps these to AddressSanitizer's manual
  * poisoning, HM_TRACK=valgrind to memcheck's client requests; otherwise they
  * cost nothing. HM_NO_TRACK marks a function that reads memory which may be
@@ -83,6 +85,7 @@ static inline uint64_t hm__align_down(uint64_t x, uint64_t a)
 #include <sanitizer/asan_interface.h>
 #define hm_track_noaccess(p, n)  ASAN_POISON_MEMORY_REGION((p), (n))
 #define hm_track_undefined(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define hm_track_defined(p, n)   ((void)(p), (void)(n))
 #define HM_NO_TRACK              __attribute__((no_sanitize_address))
 #define hm_track_quiet_begin()   ((void)0)
 #define hm_track_quiet_end()     ((void)0)
@@ -90,12 +93,14 @@ static inline uint64_t hm__align_down(uint64_t x, uint64_t a)
 #include <valgrind/memcheck.h>
 #define hm_track_noaccess(p, n)  ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
 #define hm_track_undefined(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#define hm_track_defined(p, n)   ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
 #define HM_NO_TRACK
 #define hm_track_quiet_begin() VALGRIND_DISABLE_ERROR_REPORTING
 #define hm_track_quiet_end()   VALGRIND_ENABLE_ERROR_REPORTING
 #else
 #define hm_track_noaccess(p, n)  ((void)(p), (void)(n))
 #define hm_track_undefined(p, n) ((void)(p), (void)(n))
+#define hm_track_defined(p, n)   ((void)(p), (void)(n))
 #define HM_NO_TRACK
 #define hm_track_quiet_begin() ((void)0)
 #define hm_track_quiet_end()   ((void)0)

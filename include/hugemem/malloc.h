@@ -88,7 +88,9 @@ struct hm_malloc_stats {
 	uint64_t free_blocks;
 	uint64_t allocs; /* successful allocations, since init */
 	uint64_t frees;
-	uint64_t errors; /* refused frees and detected corruption */
+	uint64_t errors;        /* refused frees and detected corruption */
+	uint64_t cached_blocks; /* of free_blocks: held by thread caches (free_size counts them) */
+	uint64_t cached_bytes;
 };
 
 /* Statistics of the heaps of socket (HM_SOCKET_ANY: all of them). 0, -EINVAL (st NULL), -ENODEV, -ENXIO. */

@@ -22,8 +22,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#define HM_HEAP_COOKIE UINT32_C(0xa110c8ed)
-#define FREE_BIT       UINT64_C(1)
+#define FREE_BIT UINT64_C(1)
 
 /* The links of a free block, in its payload. */
 struct free_links {
@@ -79,7 +78,30 @@ static inline bool is_free(const struct hm_heap_block *b)
 
 static inline uint32_t cookie_for(const void *b)
 {
-	return HM_HEAP_COOKIE ^ (uint32_t)(off_of(b) >> 5);
+	return hm__heap_cookie(SH(), b);
+}
+
+/* Relaxed: the tag is written under the heap lock or claimed by a CAS (tcache.c). */
+static inline uint64_t tag_of(const struct hm_heap_block *b)
+{
+	return atomic_load_explicit(&((struct hm_heap_block *)b)->tag, memory_order_relaxed);
+}
+
+/*
+ * Release: pairs with the acquire of the claiming CAS in hm_free's fast path
+ * (malloc.c), so a thread that claims the block sees its header (size, user)
+ * as written before the tag.
+ */
+static inline void set_tag(struct hm_heap_block *b, unsigned heap, unsigned kind)
+{
+	atomic_store_explicit(&b->tag, HM_HEAP_TAG(cookie_for(b), heap, kind),
+			      memory_order_release);
+}
+
+/* A header merged into its neighbour: a later free of it is refused. */
+static inline void wipe(struct hm_heap_block *b)
+{
+	atomic_store_explicit(&b->tag, 0, memory_order_relaxed);
 }
 
 static inline struct free_links *links(struct hm_heap_block *b)
@@ -108,31 +130,14 @@ static inline bool spans_chunk(struct hm_heap_block *b)
 	return b->prev == 0 && bsize(next_block(b)) == 0;
 }
 
-static void mapping(uint64_t size, unsigned *fl, unsigned *sl)
+static inline void mapping(uint64_t size, unsigned *fl, unsigned *sl)
 {
-	uint64_t u = size / HM_HEAP_UNIT;
-
-	if (u < HM_HEAP_SL) {
-		*fl = 0;
-		*sl = (unsigned)u;
-	} else {
-		unsigned t = 63u - (unsigned)__builtin_clzll(u);
-		*fl = t - HM_HEAP_SL_LOG + 1;
-		*sl = (unsigned)(u >> (t - HM_HEAP_SL_LOG)) - HM_HEAP_SL;
-	}
+	hm__heap_mapping(size, fl, sl);
 }
 
-/* size rounded up to the start of the next class: every block of its class holds size. */
-static uint64_t search_size(uint64_t size)
+static inline uint64_t search_size(uint64_t size)
 {
-	uint64_t u = size / HM_HEAP_UNIT;
-
-	if (u >= HM_HEAP_SL) {
-		unsigned t = 63u - (unsigned)__builtin_clzll(u);
-		u += (UINT64_C(1) << (t - HM_HEAP_SL_LOG)) - 1;
-		u &= ~((UINT64_C(1) << (63u - (unsigned)__builtin_clzll(u) - HM_HEAP_SL_LOG)) - 1);
-	}
-	return u * HM_HEAP_UNIT;
+	return hm__heap_round(size);
 }
 
 /* The first free block in class (fl, sl) or above, or NULL. */
@@ -161,6 +166,8 @@ static void insert(struct hm_heap *h, struct hm_heap_block *b)
 
 	mapping(bsize(b), &fl, &sl);
 	b->size |= FREE_BIT;
+	/* Kind 0: no claim of a live block (tcache.c) can succeed on a free one. */
+	set_tag(b, h->index, 0);
 	hm_track_undefined(l, sizeof(*l)); /* the links may lie in poisoned memory */
 	l->prev = 0;
 	l->next = h->head[fl][sl];
@@ -214,9 +221,7 @@ static void init_block(struct hm_heap *h, struct hm_heap_block *b, uint64_t size
 	hm_track_undefined(b, sizeof(*b)); /* a new header may lie in a freed, poisoned block */
 	b->prev = prev;
 	b->size = size;
-	b->cookie = cookie_for(b);
-	b->heap = (uint16_t)h->index;
-	b->flags = 0;
+	set_tag(b, h->index, 0);
 	b->user = 0;
 	b->pad = 0;
 }
@@ -254,7 +259,7 @@ static char *place(struct hm_heap_block *b, uint64_t size, uint64_t need, uint64
 
 /* Use free block b (already taken) for a payload at p of need block bytes. */
 static struct hm_heap_block *carve(struct hm_heap *h, struct hm_heap_block *b, char *p,
-				   uint64_t need, unsigned kind)
+				   uint64_t need, unsigned flags)
 {
 	struct hm_heap_block *nb = (struct hm_heap_block *)(p - HM_HEAP_HDR);
 	uint64_t gap = (uint64_t)((char *)nb - (char *)b);
@@ -268,8 +273,9 @@ static struct hm_heap_block *carve(struct hm_heap *h, struct hm_heap_block *b, c
 	}
 	split(h, nb, need);
 	nb->size = bsize(nb);
-	nb->cookie = cookie_for(nb);
-	nb->flags = (uint16_t)kind;
+	/* Set under the lock: a racing free of the same address (misuse) sees them whole. */
+	nb->user = flags >> 16;
+	set_tag(nb, h->index, (flags >> 8) & 0xff);
 	h->st.n_used_blocks++;
 	h->st.allocs++;
 	return nb;
@@ -334,7 +340,7 @@ static void release_chunk(struct hm_heap *h, struct hm_heap_chunk *c)
 	h->st.n_chunks--;
 	h->st.releases++;
 	/* Wipe the header so that a stale pointer into the chunk is not taken for a block. */
-	((struct hm_heap_block *)((char *)c + HM_HEAP_HDR))->cookie = 0;
+	wipe((struct hm_heap_block *)((char *)c + HM_HEAP_HDR));
 	int rc = hm__mem_release(c, c->len / h->page_size);
 	if (rc)
 		hm__err("heap %u: releasing %" PRIu64 " bytes at %p: %s", h->index, c->len,
@@ -442,6 +448,14 @@ static struct hm_heap_block *find(struct hm_heap *h, const struct request *r, ch
 
 void *hm__heap_alloc(struct hm_heap *h, size_t size, size_t align, size_t bound, unsigned flags)
 {
+	size_t usable;
+
+	return hm__heap_alloc_sized(h, size, align, bound, flags, &usable);
+}
+
+void *hm__heap_alloc_sized(struct hm_heap *h, size_t size, size_t align, size_t bound,
+			   unsigned flags, size_t *usable)
+{
 	struct request r;
 	struct hm_heap_block *b;
 	char *p = NULL;
@@ -474,79 +488,149 @@ void *hm__heap_alloc(struct hm_heap *h, size_t size, size_t align, size_t bound,
 		return hm__null_errno(ENOMEM);
 	}
 	take(h, b);
-	b = carve(h, b, p, r.need, (flags >> 8) & 0xff);
+	b = carve(h, b, p, r.need, flags);
+	*usable = hm__heap_usable(b);
+	/* The block may have been freed and poisoned before: it is the caller's now.
+	 * Under the lock, so that a racing free of the same address (misuse) never
+	 * reads it while it is still poisoned. */
+	hm_track_undefined(payload(b), *usable);
 	hm__mutex_unlock(&h->lock);
-	/* The block may have been freed and poisoned before: it is the caller's now. */
-	hm_track_undefined(payload(b), hm__heap_usable(b));
 	HM_ASSERT((uintptr_t)payload(b) % r.align == 0);
 	return payload(b);
+}
+
+unsigned hm__heap_alloc_run(struct hm_heap *h, uint64_t bsize_, unsigned n, void **out)
+{
+	struct request r = {.align = HM_HEAP_UNIT};
+	struct hm_heap_block *b = NULL, *c = NULL;
+	unsigned want = n;
+	char *p;
+
+	hm__mutex_lock(&h->lock);
+	/* The whole run if a free block holds it, else the longest run that fits. */
+	for (;;) {
+		r.need = r.want = want * bsize_;
+		r.size = r.need - HM_HEAP_HDR;
+		b = find(h, &r, &p);
+		if (b || want == 1)
+			break;
+		want /= 2;
+	}
+	if (!b && grow(h, search_size((uint64_t)n * bsize_), false) == 0) {
+		want = n;
+		r.need = r.want = want * bsize_;
+		r.size = r.need - HM_HEAP_HDR;
+		b = find(h, &r, &p);
+	}
+	if (!b) {
+		trim(h);
+		hm__mutex_unlock(&h->lock);
+		return 0;
+	}
+	take(h, b);
+	split(h, b, r.need);
+	/* Cut the run into want blocks; the last keeps what split left over. */
+	uint64_t total = bsize(b), prev = b->prev;
+	for (unsigned i = 0; i < want; i++) {
+		c = (struct hm_heap_block *)((char *)b + i * bsize_);
+		init_block(h, c, i + 1 < want ? bsize_ : total - i * bsize_, prev);
+		set_tag(c, h->index, HM_BLOCK_CACHED);
+		hm_track_undefined(payload(c), sizeof(struct free_links)); /* the cache's link */
+		prev = off_of(c);
+		out[i] = payload(c);
+	}
+	next_block(c)->prev = off_of(c);
+	h->st.n_used_blocks += want;
+	h->st.run_allocs += want;
+	hm__mutex_unlock(&h->lock);
+	return want;
 }
 
 /* Whether b looks like a live block's header. It may be any memory of the
  * heap, freed and poisoned included: the checkers must not see this read. */
 static HM_NO_TRACK bool header_live(const struct hm_shared *sh, const struct hm_heap_block *b)
 {
-	bool ok;
+	uint64_t t, size;
 
+	/* Read here, not through the helpers, which the checkers do see. */
 	hm_track_quiet_begin();
-	ok = b->cookie == cookie_for(b) && !is_free(b) && b->heap < sh->n_seglists &&
-	     bsize(b) >= HM_HEAP_UNIT && bsize(b) % HM_HEAP_UNIT == 0;
+	t = atomic_load_explicit(&((struct hm_heap_block *)b)->tag, memory_order_relaxed);
+	size = b->size;
 	hm_track_quiet_end();
-	return ok;
+	hm_track_defined(&t, sizeof(t));
+	hm_track_defined(&size, sizeof(size));
+	return HM_HEAP_TAG_COOKIE(t) == hm__heap_cookie(sh, b) && !(size & FREE_BIT) &&
+	       HM_HEAP_TAG_HEAP(t) < sh->n_seglists && size >= HM_HEAP_UNIT &&
+	       size % HM_HEAP_UNIT == 0;
 }
 
-struct hm_heap_block *hm__heap_block_of(const void *p)
+/* The header of payload p if p could be one (aligned, in committed pages), else NULL. */
+static struct hm_heap_block *candidate(const struct hm_shared *sh, const void *p)
 {
-	struct hm_shared *sh = SH();
 	struct hm_heap_block *b;
 
 	if (!sh || !p || (uintptr_t)p % HM_HEAP_UNIT)
 		return NULL;
 	b = (struct hm_heap_block *)((uintptr_t)p - HM_HEAP_HDR);
-	/* Both the header and the payload must be in committed pages before we read. */
-	if (hm__seglist_of(sh, b) < 0 || hm_page_size_of(b) == 0 || hm_page_size_of(p) == 0)
+	/* The header must be in a committed page before we read it (the payload's
+	 * first line shares its page: p is a cache line past a 32-byte header). */
+	int i = hm__seglist_of(sh, b);
+	if (i < 0 || !hm__seglist_committed(sh, (unsigned)i, b))
 		return NULL;
-	return header_live(sh, b) ? b : NULL;
+	return b;
 }
 
-int hm__heap_free(void *p, enum hm_block_kind kind)
+struct hm_heap_block *hm__heap_block_of(const void *p)
 {
-	struct hm_heap_block *b = hm__heap_block_of(p);
-	struct hm_heap *h;
+	struct hm_shared *sh = SH();
+	struct hm_heap_block *b = candidate(sh, p);
 
-	if (!b) {
-		hm__err("free of %p: not a live heap block (foreign pointer, double free or "
-			"smashed header)",
-			p);
-		return -EINVAL;
-	}
-	h = &heaps(SH())[b->heap];
-	hm__mutex_lock(&h->lock);
-	/* Check again under the lock: another thread may have freed it meanwhile. */
-	if (b->cookie != cookie_for(b) || is_free(b) || (kind && b->flags != kind)) {
-		h->st.errors++;
-		hm__mutex_unlock(&h->lock);
-		hm__err("free of %p: %s", p,
-			is_free(b) || b->cookie != cookie_for(b)
-				? "not a live heap block (double free)"
-			: b->flags == HM_BLOCK_ZONE ? "it is a zone's memory"
-						    : "a block of another kind");
-		return -EINVAL;
-	}
-	h->st.n_used_blocks--;
-	h->st.frees++;
+	return b && header_live(sh, b) ? b : NULL;
+}
+
+struct hm_heap *hm__heap_at(const void *p)
+{
+	struct hm_shared *sh = SH();
+	int i = sh && p ? hm__seglist_of(sh, p) : -1;
+
+	return i < 0 ? NULL : &heaps(sh)[i];
+}
+
+/*
+ * With h locked: the live block of h at payload p, or NULL. Pages of h are
+ * committed and released only under its lock, so what is checked here stays
+ * true until the caller unlocks: a block freed by another thread meanwhile
+ * is seen as freed, and its memory is never read after it was unmapped.
+ */
+static struct hm_heap_block *live_block(struct hm_heap *h, const void *p)
+{
+	struct hm_shared *sh = SH();
+	struct hm_heap_block *b = candidate(sh, p);
+
+	return b && header_live(sh, b) && HM_HEAP_TAG_HEAP(tag_of(b)) == h->index ? b : NULL;
+}
+
+/*
+ * With h locked: give back claimed block b (its tag's kind already 0),
+ * merged with both neighbours at once; a chunk that becomes wholly free is
+ * released unless it is the one empty chunk kept for the next allocation.
+ */
+static void release_block(struct hm_heap *h, struct hm_heap_block *b)
+{
 	struct hm_heap_block *n = next_block(b);
+
+	h->st.n_used_blocks--;
 	if (is_free(n)) {
 		remove_free(h, n);
 		b->size += bsize(n);
-		n->cookie = 0;
+		wipe(n);
 	}
 	if (b->prev) {
 		struct hm_heap_block *pb = blk(b->prev);
 		if (is_free(pb)) {
 			remove_free(h, pb);
 			pb->size += bsize(b);
-			b->cookie = 0;
+			wipe(b);
 			b = pb;
 		}
 	}
@@ -558,31 +642,122 @@ int hm__heap_free(void *p, enum hm_block_kind kind)
 		insert(h, b);
 		note_empty(h, b, +1);
 	}
+}
+
+int hm__heap_inspect(const void *p, hm__heap_block_fn *fn, void *arg)
+{
+	struct hm_heap *h = hm__heap_at(p);
+	struct hm_heap_block *b;
+	int rc;
+
+	if (!h)
+		return -ENOENT;
+	hm__mutex_lock(&h->lock);
+	b = live_block(h, p);
+	rc = b ? fn(b, arg) : -EINVAL;
+	hm__mutex_unlock(&h->lock);
+	return rc;
+}
+
+int hm__heap_free(void *p, enum hm_block_kind kind, hm__heap_block_fn *before, void *arg)
+{
+	struct hm_heap *h = hm__heap_at(p);
+	struct hm_heap_block *b;
+
+	if (!h) {
+		hm__err("free of %p: not hugemem memory", p);
+		return -EINVAL;
+	}
+	/* Everything is checked under the lock: another thread may free the same
+	 * pointer at the same time (one of the two frees is refused), and may
+	 * release the pages it lies in. */
+	hm__mutex_lock(&h->lock);
+	b = live_block(h, p);
+	/* Claim the block: the lock-free free of a thread cache claims it with the
+	 * same compare-and-swap on its tag, so only one of two frees wins. */
+	uint64_t t = b ? tag_of(b) : 0;
+	if (b && (!kind || HM_HEAP_TAG_KIND(t) == kind) &&
+	    !atomic_compare_exchange_strong_explicit(&b->tag, &t,
+						     HM_HEAP_TAG(cookie_for(b), h->index, 0),
+						     memory_order_acq_rel, memory_order_relaxed))
+		b = NULL; /* claimed by a lock-free free meanwhile: this one is the double free */
+	if (!b || (kind && HM_HEAP_TAG_KIND(t) != kind)) {
+		unsigned found = b ? HM_HEAP_TAG_KIND(t) : 0;
+
+		h->st.errors++;
+		hm__mutex_unlock(&h->lock);
+		hm__err("free of %p: %s", p,
+			!b ? "not a live heap block (double free, interior pointer or smashed "
+			     "header)"
+			: found == HM_BLOCK_CACHED ? "double free (the block is free already, "
+						     "held by a thread cache)"
+			: found == HM_BLOCK_ZONE   ? "it is a zone's memory"
+						   : "a block of another kind");
+		return -EINVAL;
+	}
+	if (before)
+		before(b, arg);
+	h->st.frees++;
+	release_block(h, b);
 	hm__mutex_unlock(&h->lock);
 	return 0;
 }
 
-int hm__heap_resize(void *p, size_t size)
+void hm__heap_free_run(struct hm_heap *h, void *const *p, unsigned n)
 {
-	struct hm_heap_block *b = hm__heap_block_of(p);
-	struct hm_heap *h;
+	unsigned bad = 0;
+	void *first_bad = NULL;
+
+	hm__mutex_lock(&h->lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct hm_heap_block *b = live_block(h, p[i]);
+		uint64_t t = b ? tag_of(b) : 0;
+
+		if (!b || HM_HEAP_TAG_KIND(t) != HM_BLOCK_CACHED ||
+		    !atomic_compare_exchange_strong_explicit(
+			    &b->tag, &t, HM_HEAP_TAG(cookie_for(b), h->index, 0),
+			    memory_order_acq_rel, memory_order_relaxed)) {
+			if (!bad++)
+				first_bad = p[i];
+			h->st.errors++;
+			continue;
+		}
+		h->st.run_frees++;
+		release_block(h, b);
+	}
+	hm__mutex_unlock(&h->lock);
+	if (bad)
+		hm__err("heap %u: %u blocks of a thread cache were not cached blocks (the first "
+			"at %p): left alone",
+			h->index, bad, first_bad);
+}
+
+int hm__heap_resize(void *p, size_t size, size_t *usable)
+{
+	struct hm_heap *h = hm__heap_at(p);
+	struct hm_heap_block *b, *n;
 	uint64_t need;
 	int rc = 0;
 
-	if (!b || size == 0 || size > HM_HEAP_MAX_SIZE)
+	if (!h || size == 0 || size > HM_HEAP_MAX_SIZE)
 		return -EINVAL;
 	need = hm__align_up(size + HM_HEAP_HDR, HM_HEAP_UNIT);
-	h = &heaps(SH())[b->heap];
 	hm__mutex_lock(&h->lock);
-	struct hm_heap_block *n = next_block(b);
-	if (need > bsize(b)) {
+	b = live_block(h, p);
+	if (!b) {
+		rc = -EINVAL;
+		goto out;
+	}
+	n = next_block(b);
+	uint64_t old = bsize(b);
+	if (need > old) {
 		/* Grow into the next block if it is free and large enough. */
 		if (!is_free(n) || bsize(b) + bsize(n) < need) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		remove_free(h, n);
-		n->cookie = 0;
+		wipe(n);
 		b->size += bsize(n);
 		next_block(b)->prev = off_of(b);
 		/* The block after n is in use (no two free blocks touch): a plain split. */
@@ -594,7 +769,7 @@ int hm__heap_resize(void *p, size_t size)
 
 		if (is_free(n)) {
 			remove_free(h, n);
-			n->cookie = 0;
+			wipe(n);
 			rest += bsize(n);
 		}
 		b->size = need;
@@ -602,6 +777,11 @@ int hm__heap_resize(void *p, size_t size)
 		next_block(r)->prev = off_of(r);
 		insert(h, r);
 	}
+	*usable = hm__heap_usable(b);
+	/* Grown into a neighbour that was freed (and poisoned): open up the new
+	 * part only, as the old one holds the caller's data. */
+	if (bsize(b) > old)
+		hm_track_undefined((char *)b + old, bsize(b) - old);
 out:
 	hm__mutex_unlock(&h->lock);
 	return rc;
@@ -657,6 +837,14 @@ void hm__heap_get_stats(struct hm_heap *h, struct hm_heap_stats *st)
 	hm__mutex_unlock(&h->lock);
 }
 
+void hm__heap_add_counts(struct hm_heap *h, uint64_t allocs, uint64_t frees)
+{
+	hm__mutex_lock(&h->lock);
+	h->st.allocs += allocs;
+	h->st.frees += frees;
+	hm__mutex_unlock(&h->lock);
+}
+
 #define AUDIT_FAIL(...)               \
 	do {                          \
 		hm__err(__VA_ARGS__); \
@@ -683,7 +871,7 @@ int hm__heap_audit(struct hm_heap *h)
 				AUDIT_FAIL("heap %u: block %p: prev link %#" PRIx64
 					   ", expected %#" PRIx64,
 					   h->index, (void *)b, b->prev, prev);
-			if (b->cookie != cookie_for(b))
+			if (HM_HEAP_TAG_COOKIE(tag_of(b)) != cookie_for(b))
 				AUDIT_FAIL("heap %u: block %p: bad cookie", h->index, (void *)b);
 			if (bsize(b) % HM_HEAP_UNIT || bsize(b) < HM_HEAP_UNIT)
 				AUDIT_FAIL("heap %u: block %p: bad size %" PRIu64, h->index,

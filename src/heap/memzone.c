@@ -273,7 +273,7 @@ const struct hm_memzone *hm_memzone_reserve(const char *name, size_t len, int so
 	if (!z) {
 		/* count < max guarantees an entry; reaching here means the table is corrupt. */
 		hm__mutex_unlock(&t->lock);
-		hm__heap_free(p, HM_BLOCK_ZONE);
+		hm__heap_free(p, HM_BLOCK_ZONE, NULL, NULL);
 		hm__err("zone table: no free entry although %u of %u are used", t->count, t->max);
 		return hm__null_errno(EFAULT);
 	}
@@ -355,7 +355,7 @@ int hm_memzone_free(const struct hm_memzone *mz)
 	}
 	slot = probe(sh, t, z->mz.name, z->hash, &found);
 	HM_ASSERT(found);
-	rc = hm__heap_free(z->mz.addr, HM_BLOCK_ZONE);
+	rc = hm__heap_free(z->mz.addr, HM_BLOCK_ZONE, NULL, NULL);
 	if (rc) {
 		hm__mutex_unlock(&t->lock);
 		hm__err("memzone \"%s\": its memory at %p is corrupt", z->mz.name, z->mz.addr);

@@ -33,7 +33,7 @@
 #include <hugemem/mem.h>
 
 #define HM_SHARED_MAGIC   UINT64_C(0x4d454d4547554824) /* "$HUGEMEM", little-endian */
-#define HM_LAYOUT_VERSION 1u
+#define HM_LAYOUT_VERSION 2u
 #define HM_SEGLISTS_MAX   8
 #define HM_CONFIG_FILE    "config"
 #define HM_LOCK_FILE      "lock"
@@ -63,6 +63,7 @@ struct hm_seglist {
 	uint64_t n_pinned;    /* pages committed and locked at init, never released */
 	uint64_t bitmap_off;  /* uint64_t words: bit set = page committed */
 	uint64_t iova_off;    /* _Atomic uint64_t per page: its IOVA | 1 while committed, else 0 */
+	uint64_t live_off;    /* _Atomic uint64_t words: bit set = page committed, read lock-free */
 	uint64_t hint;        /* where the next search for free pages starts */
 };
 
@@ -125,15 +126,31 @@ extern struct hm_process hm__proc;
 /* The instance if this process has one, else NULL (also in a forked child). */
 struct hm_shared *hm__shared(void);
 
-/* Pointer from an offset in the instance, and back. */
+/*
+ * Pointer from an offset in the instance, and back. Offsets count from the
+ * config region's start, which is where sh points, in the primary at base and
+ * in a reader that maps the region elsewhere (the inspector) at its mapping,
+ * so these read no field of sh. Offset 0 is NULL.
+ */
 static inline void *hm__ptr(const struct hm_shared *sh, uint64_t off)
 {
-	return off ? (char *)(uintptr_t)sh->base + off : NULL;
+	return off ? (char *)(uintptr_t)sh + off : NULL;
 }
 
 static inline uint64_t hm__off(const struct hm_shared *sh, const void *p)
 {
-	return p ? (uint64_t)((uintptr_t)p - sh->base) : 0;
+	return p ? (uint64_t)((uintptr_t)p - (uintptr_t)sh) : 0;
+}
+
+/* The same for an offset or pointer known not to be 0 or NULL (fast paths). */
+static inline void *hm__at(const struct hm_shared *sh, uint64_t off)
+{
+	return (char *)(uintptr_t)sh + off;
+}
+
+static inline uint64_t hm__off_of(const struct hm_shared *sh, const void *p)
+{
+	return (uint64_t)((uintptr_t)p - (uintptr_t)sh);
 }
 
 /* Carve size bytes, zeroed, from the config region (primary, during init); 0 if it is full. */
@@ -141,8 +158,48 @@ uint64_t hm__shared_alloc(struct hm_shared *sh, uint64_t size, uint64_t align);
 
 /* --- segment lists (seglist.c) --- */
 
-/* The segment list holding addr, or -1. O(number of lists). */
-int hm__seglist_of(const struct hm_shared *sh, const void *addr);
+/* The segment list holding addr, or -1. O(number of lists); no lock, no system call. */
+static inline int hm__seglist_of(const struct hm_shared *sh, const void *addr)
+{
+	uint64_t off = hm__off_of(sh, addr);
+
+	for (unsigned i = 0; i < sh->n_seglists; i++) {
+		const struct hm_seglist *sl = &sh->seglists[i];
+		if (off - sl->base_off < sl->n_pages * sl->page_size)
+			return (int)i;
+	}
+	return -1;
+}
+
+/*
+ * Whether the page holding addr in segment list i (which holds it) is
+ * committed: one bit of a bitmap 64 times smaller than the IOVA table, so
+ * the heap's free path finds it in the cache. One relaxed load: a lookup
+ * racing with the commit or release of that very page may see either state.
+ */
+static inline bool hm__seglist_committed(const struct hm_shared *sh, unsigned i, const void *addr)
+{
+	const struct hm_seglist *sl = &sh->seglists[i];
+	const _Atomic uint64_t *live = hm__at(sh, sl->live_off);
+	uint64_t idx = (hm__off_of(sh, addr) - sl->base_off) >> __builtin_ctzll(sl->page_size);
+
+	return (atomic_load_explicit(&live[idx / 64], memory_order_relaxed) >> (idx % 64)) & 1;
+}
+
+/*
+ * The IOVA word of the page holding addr in segment list i (which holds
+ * it): the page's IOVA | 1 while it is committed, 0 otherwise. One relaxed
+ * load, with the same race as above.
+ */
+static inline uint64_t hm__seglist_page_word(const struct hm_shared *sh, unsigned i,
+					     const void *addr)
+{
+	const struct hm_seglist *sl = &sh->seglists[i];
+	const _Atomic uint64_t *iova = hm__at(sh, sl->iova_off);
+	uint64_t idx = (hm__off_of(sh, addr) - sl->base_off) >> __builtin_ctzll(sl->page_size);
+
+	return atomic_load_explicit(&iova[idx], memory_order_relaxed);
+}
 
 /*
  * Commit n pages of segment list sl: find a run of free pages, allocate them
@@ -167,6 +224,14 @@ typedef void hm__thread_exit_fn(int slot);
 int hm__thread_on_exit(hm__thread_exit_fn *fn);
 void hm__threads_setup(struct hm_shared *sh); /* primary: zero the table */
 void hm__threads_release_process(void);       /* hm_cleanup: free this process's slots */
+/*
+ * Free the slots of dead processes, running the exit hooks on each first (in
+ * this process), so that what their threads held goes back. Returns how many.
+ */
+unsigned hm__threads_reclaim_dead(void);
+
+/* Bytes of the config region set aside per thread slot for the layers' per-thread state. */
+#define HM_THREAD_AREA_SIZE 8192u
 
 /* --- init pieces (config.c, hugepage.c, shared.c) --- */
 

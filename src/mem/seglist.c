@@ -29,33 +29,17 @@ static inline _Atomic uint64_t *iova_of(const struct hm_shared *sh, const struct
 	return hm__ptr(sh, sl->iova_off);
 }
 
-int hm__seglist_of(const struct hm_shared *sh, const void *addr)
-{
-	uint64_t off = (uint64_t)((uintptr_t)addr - sh->base);
-
-	for (unsigned i = 0; i < sh->n_seglists; i++) {
-		const struct hm_seglist *sl = &sh->seglists[i];
-		if (off - sl->base_off < sl->n_pages * sl->page_size)
-			return (int)i;
-	}
-	return -1;
-}
-
 /* The IOVA word of the page holding addr (0: not committed), or NULL outside every list. */
 static uint64_t page_word(const struct hm_shared *sh, const void *addr,
 			  const struct hm_seglist **slp)
 {
 	int i = hm__seglist_of(sh, addr);
-	const struct hm_seglist *sl;
-	uint64_t idx;
 
 	if (i < 0)
 		return 0;
-	sl = &sh->seglists[i];
-	idx = ((uintptr_t)addr - sh->base - sl->base_off) / sl->page_size;
 	if (slp)
-		*slp = sl;
-	return atomic_load_explicit(&iova_of(sh, sl)[idx], memory_order_relaxed);
+		*slp = &sh->seglists[i];
+	return hm__seglist_page_word(sh, (unsigned)i, addr);
 }
 
 uint64_t hm_virt2iova(const void *addr)
@@ -147,6 +131,29 @@ static void forget_iova(struct hm_shared *sh, struct hm_seglist *sl, size_t firs
 
 	for (size_t i = 0; i < n; i++)
 		atomic_store_explicit(&tab[first + i], 0, memory_order_relaxed);
+}
+
+/*
+ * Set or clear the bits of pages [first, first + n) in the lock-free
+ * committed bitmap (live_off). Under mem_lock, so no two writers race; the
+ * atomic read-modify-writes keep the lock-free readers' loads race-free.
+ * Relaxed: a reader racing with this very page's commit or release may see
+ * either state (see hm__seglist_committed).
+ */
+static void mark_live(struct hm_shared *sh, struct hm_seglist *sl, size_t first, size_t n, bool on)
+{
+	_Atomic uint64_t *live = hm__ptr(sh, sl->live_off);
+
+	for (size_t i = first; i < first + n;) {
+		size_t bit = i % 64, k = HM_MIN(64 - bit, first + n - i);
+		uint64_t mask = (k == 64 ? ~UINT64_C(0) : ((UINT64_C(1) << k) - 1)) << bit;
+
+		if (on)
+			atomic_fetch_or_explicit(&live[i / 64], mask, memory_order_relaxed);
+		else
+			atomic_fetch_and_explicit(&live[i / 64], ~mask, memory_order_relaxed);
+		i += k;
+	}
 }
 
 /* One part of a commit split over threads. */
@@ -254,6 +261,7 @@ int hm__mem_commit(unsigned index, size_t n, bool contig, void **va)
 		goto out;
 	}
 	hm__bitmap_set_range(bm, start, n);
+	mark_live(sh, sl, start, n, true);
 	sl->n_committed += n;
 	sl->hint = start + n < sl->n_pages ? start + n : 0;
 	atomic_fetch_add(&sh->committed, len);
@@ -286,6 +294,7 @@ int hm__mem_release(void *va, size_t n)
 	} else if (first < sl->n_pinned) {
 		rc = -EBUSY;
 	} else {
+		mark_live(sh, sl, first, n, false);
 		forget_iova(sh, sl, first, n);
 		/* A hole punched in the file unmaps the pages from every process. */
 		rc = hm__os_release(hm__proc.memfd[i], off, n * sl->page_size);

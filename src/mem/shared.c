@@ -321,11 +321,12 @@ static uint64_t physical_memory(void)
 static uint64_t config_size(const struct layout *lo, uint64_t limit, unsigned n_sockets,
 			    const struct hm_config *cfg)
 {
-	uint64_t size = sizeof(struct hm_shared) + (uint64_t)cfg->max_threads * 64;
+	uint64_t size = sizeof(struct hm_shared) + (uint64_t)cfg->max_threads * 64 +
+			(uint64_t)cfg->max_threads * HM_THREAD_AREA_SIZE;
 
 	for (unsigned s = 0; s < lo->n_sizes; s++) {
 		uint64_t pages = hm__align_up(limit, lo->sizes[s]) / lo->sizes[s];
-		size += n_sockets * (hm__bitmap_words(pages) * 8 + pages * 8 + 256);
+		size += n_sockets * (2 * hm__bitmap_words(pages) * 8 + pages * 8 + 256);
 	}
 	size += (uint64_t)cfg->max_zones * 256 + (UINT64_C(4) << 20);
 	return hm__align_up(size, HM_PAGE_SIZE_2M);
@@ -364,7 +365,8 @@ static int make_seglists(struct hm_shared *sh, struct hm_process *p, const struc
 			sl->bitmap_off =
 				hm__shared_alloc(sh, hm__bitmap_words(sl->n_pages) * 8, 64);
 			sl->iova_off = hm__shared_alloc(sh, sl->n_pages * sizeof(uint64_t), 64);
-			if (!sl->bitmap_off || !sl->iova_off)
+			sl->live_off = hm__shared_alloc(sh, hm__bitmap_words(sl->n_pages) * 8, 64);
+			if (!sl->bitmap_off || !sl->iova_off || !sl->live_off)
 				return -ENOMEM;
 			snprintf(name, sizeof(name), "hugemem-%u", n);
 			fd = hm__os_memfd(name, ps);

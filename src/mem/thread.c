@@ -96,10 +96,16 @@ static int claim(struct hm_shared *sh, unsigned i, int32_t pid)
 	return (int)i;
 }
 
+/* owner of a slot whose dead process's state the exit hooks are giving back. */
+#define OWNER_RECLAIMING (-1)
+
 /*
  * Free the slots of processes that are gone; returns how many. The CAS from
- * the dead pid to 0 fails if someone else reclaimed the slot meanwhile (and a
- * live thread took it), so a live thread's slot is never freed here.
+ * the dead pid to OWNER_RECLAIMING fails if someone else reclaimed the slot
+ * meanwhile (and a live thread took it), so a live thread's slot is never
+ * freed here, and only one process runs the exit hooks of a dead slot: they
+ * give back what its thread held (a thread cache's blocks) before the slot
+ * is free again.
  */
 static unsigned reclaim_dead(struct hm_shared *sh)
 {
@@ -110,13 +116,20 @@ static unsigned reclaim_dead(struct hm_shared *sh)
 		int32_t pid = atomic_load(&s->owner);
 
 		if (pid > 0 && kill(pid, 0) && errno == ESRCH &&
-		    atomic_compare_exchange_strong(&s->owner, &pid, 0)) {
-			hm__notice("reclaimed thread slot %u of dead process %d", i, (int)pid);
-			atomic_fetch_sub(&sh->n_threads, 1);
+		    atomic_compare_exchange_strong(&s->owner, &pid, OWNER_RECLAIMING)) {
+			hm__notice("reclaiming thread slot %u of dead process %d", i, (int)pid);
+			release_slot(sh, (int)i);
 			n++;
 		}
 	}
 	return n;
+}
+
+unsigned hm__threads_reclaim_dead(void)
+{
+	struct hm_shared *sh = hm__shared();
+
+	return sh ? reclaim_dead(sh) : 0;
 }
 
 int hm_thread_register(void)

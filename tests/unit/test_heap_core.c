@@ -3,7 +3,8 @@
  * test_heap_core.c - the TLSF heap core (heap/heap.h) on 4 KiB pages:
  * argument errors, a randomised run against a model (sizes 1 B to 1 MiB,
  * random alignments and bounds, fill patterns, no overlaps, audits), misuse
- * of free, the largest-block query, growth and release, and the statistics.
+ * of free, the largest-block query, growth and release, the statistics, and
+ * the runs of blocks that thread caches take and give back.
  */
 #include "harness.h"
 #include "internal.h"
@@ -65,7 +66,7 @@ static void test_basic(void)
 	b = hm__heap_block_of(p);
 	REQUIRE_NOT_NULL(b);
 	CHECK_GE(hm__heap_usable(b), 1);
-	CHECK_EQ(b->heap, 0);
+	CHECK_EQ(HM_HEAP_TAG_HEAP(atomic_load(&b->tag)), 0);
 	q = hm__heap_alloc(h, 1000, 4096, 0, 0);
 	REQUIRE_NOT_NULL(q);
 	CHECK_UEQ((uintptr_t)q % 4096, 0);
@@ -79,8 +80,8 @@ static void test_basic(void)
 	CHECK_EQ(st.grows, 1);
 	CHECK_GE(st.heap_size, 2 * MIB);
 	CHECK_EQ(hm__heap_audit(h), 0);
-	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY), 0);
-	CHECK_EQ(hm__heap_free(q, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY, NULL, NULL), 0);
+	CHECK_EQ(hm__heap_free(q, HM_BLOCK_ANY, NULL, NULL), 0);
 	hm__heap_get_stats(h, &st);
 	CHECK_EQ(st.n_used_blocks, 0);
 	CHECK_EQ(st.allocs, 2);
@@ -195,7 +196,7 @@ static void free_slot(struct slot *s)
 	if (!intact(s))
 		t_fail(__FILE__, __LINE__, false, "block %p (%zu B) changed before its free",
 		       (void *)s->p, s->size);
-	CHECK_EQ(hm__heap_free(s->p, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(s->p, HM_BLOCK_ANY, NULL, NULL), 0);
 	s->p = NULL;
 }
 
@@ -249,24 +250,26 @@ static void test_free_misuse(void)
 	memset(c, 3, 300);
 	hm_log_set_sink(t_count_sink, NULL);
 	t_log_lines_reset();
-	CHECK_EQ(hm__heap_free(NULL, HM_BLOCK_ANY), -EINVAL);
-	CHECK_EQ(hm__heap_free(on_stack, HM_BLOCK_ANY), -EINVAL);
-	CHECK_EQ(hm__heap_free(m, HM_BLOCK_ANY), -EINVAL);
-	CHECK_EQ(hm__heap_free(b + 64, HM_BLOCK_ANY), -EINVAL); /* interior, cache-line aligned */
-	CHECK_EQ(hm__heap_free(b + 1, HM_BLOCK_ANY), -EINVAL);  /* interior, misaligned */
-	CHECK_EQ(hm__heap_free(b - 64, HM_BLOCK_ANY), -EINVAL); /* before the block */
-	CHECK_EQ(hm__heap_free(b + 4096 * 100, HM_BLOCK_ANY),
+	CHECK_EQ(hm__heap_free(NULL, HM_BLOCK_ANY, NULL, NULL), -EINVAL);
+	CHECK_EQ(hm__heap_free(on_stack, HM_BLOCK_ANY, NULL, NULL), -EINVAL);
+	CHECK_EQ(hm__heap_free(m, HM_BLOCK_ANY, NULL, NULL), -EINVAL);
+	CHECK_EQ(hm__heap_free(b + 64, HM_BLOCK_ANY, NULL, NULL),
+		 -EINVAL); /* interior, cache-line aligned */
+	CHECK_EQ(hm__heap_free(b + 1, HM_BLOCK_ANY, NULL, NULL),
+		 -EINVAL); /* interior, misaligned */
+	CHECK_EQ(hm__heap_free(b - 64, HM_BLOCK_ANY, NULL, NULL), -EINVAL); /* before the block */
+	CHECK_EQ(hm__heap_free(b + 4096 * 100, HM_BLOCK_ANY, NULL, NULL),
 		 -EINVAL); /* free space of the chunk */
 	CHECK_EQ(t_log_lines(), 7);
 	CHECK_NULL(hm__heap_block_of(b + 64));
 	CHECK_NULL(hm__heap_block_of(on_stack));
 	/* Double frees: of a block whose neighbours are live (it stays a free block), and
 	 * of one merged into a free neighbour (its header is gone). */
-	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), 0);
-	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), -EINVAL);
-	CHECK_EQ(hm__heap_free(c, HM_BLOCK_ANY), 0);
-	CHECK_EQ(hm__heap_free(c, HM_BLOCK_ANY), -EINVAL);
-	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), -EINVAL);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY, NULL, NULL), 0);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY, NULL, NULL), -EINVAL);
+	CHECK_EQ(hm__heap_free(c, HM_BLOCK_ANY, NULL, NULL), 0);
+	CHECK_EQ(hm__heap_free(c, HM_BLOCK_ANY, NULL, NULL), -EINVAL);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY, NULL, NULL), -EINVAL);
 	CHECK_EQ(t_log_lines(), 10);
 	hm_log_set_sink(NULL, NULL);
 	CHECK_EQ(hm__heap_audit(h), 0);
@@ -281,8 +284,8 @@ static void test_free_misuse(void)
 	/* Everything still works. */
 	b = hm__heap_alloc(h, 300, 0, 0, 0);
 	REQUIRE_NOT_NULL(b);
-	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), 0);
-	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY, NULL, NULL), 0);
+	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY, NULL, NULL), 0);
 	hm__heap_get_stats(h, &st);
 	CHECK_EQ(st.n_used_blocks, 0);
 	CHECK_EQ(hm__heap_audit(h), 0);
@@ -291,11 +294,11 @@ static void test_free_misuse(void)
 	b = hm__heap_alloc(h, 8 * MIB, 0, 0, 0);
 	REQUIRE_NOT_NULL(a);
 	REQUIRE_NOT_NULL(b);
-	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY), 0);
-	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY, NULL, NULL), 0);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY, NULL, NULL), 0);
 	hm_log_set_sink(t_count_sink, NULL);
-	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY), -EINVAL);
-	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY), -EINVAL);
+	CHECK_EQ(hm__heap_free(a, HM_BLOCK_ANY, NULL, NULL), -EINVAL);
+	CHECK_EQ(hm__heap_free(b, HM_BLOCK_ANY, NULL, NULL), -EINVAL);
 	hm_log_set_sink(NULL, NULL);
 	CHECK_EQ(hm__heap_audit(h), 0);
 	free(m);
@@ -314,7 +317,7 @@ static void test_largest(void)
 	keep = hm__heap_alloc(h, 100, 0, 0, 0);
 	REQUIRE_NOT_NULL(big);
 	REQUIRE_NOT_NULL(keep);
-	CHECK_EQ(hm__heap_free(big, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(big, HM_BLOCK_ANY, NULL, NULL), 0);
 	l = hm__heap_largest(h, 0, 0);
 	CHECK_GE(l, 5 * MIB);
 	hm__heap_get_stats(h, &st);
@@ -325,7 +328,7 @@ static void test_largest(void)
 	hm__heap_get_stats(h, &st2);
 	CHECK_EQ(st2.grows, st.grows);
 	CHECK_EQ(st2.heap_size, st.heap_size);
-	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY, NULL, NULL), 0);
 	/* With an alignment and a bound, no more than they allow. */
 	hm__heap_get_stats(h, &st);
 	l = hm__heap_largest(h, 1 << 20, 1 << 20);
@@ -335,8 +338,8 @@ static void test_largest(void)
 	REQUIRE_NOT_NULL(p);
 	hm__heap_get_stats(h, &st2);
 	CHECK_EQ(st2.grows, st.grows);
-	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY), 0);
-	CHECK_EQ(hm__heap_free(keep, HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(p, HM_BLOCK_ANY, NULL, NULL), 0);
+	CHECK_EQ(hm__heap_free(keep, HM_BLOCK_ANY, NULL, NULL), 0);
 	CHECK_EQ(hm__heap_audit(h), 0);
 	hm_cleanup();
 }
@@ -358,7 +361,7 @@ static void test_grow_release(void)
 	REQUIRE_EQ(hm_mem_get_info(&mi), 0);
 	CHECK_UEQ(mi.committed, st.heap_size);
 	for (unsigned i = 0; i < 20; i++)
-		CHECK_EQ(hm__heap_free(p[i], HM_BLOCK_ANY), 0);
+		CHECK_EQ(hm__heap_free(p[i], HM_BLOCK_ANY, NULL, NULL), 0);
 	hm__heap_get_stats(h, &st);
 	CHECK_LE(st.n_chunks, 1);
 	CHECK_GT(st.releases, 0);
@@ -369,7 +372,92 @@ static void test_grow_release(void)
 	p[0] = hm__heap_alloc(h, 3 * MIB, 0, 0, HM_HEAP_CONTIG);
 	REQUIRE_NOT_NULL(p[0]);
 	CHECK(hm__mem_iova_contig(p[0], 3 * MIB));
-	CHECK_EQ(hm__heap_free(p[0], HM_BLOCK_ANY), 0);
+	CHECK_EQ(hm__heap_free(p[0], HM_BLOCK_ANY, NULL, NULL), 0);
+	CHECK_EQ(hm__heap_audit(h), 0);
+	hm_cleanup();
+}
+
+/* Runs for the thread caches: contiguous blocks marked cached, refused by a plain free, given back whole. */
+static void test_runs(void)
+{
+	struct hm_heap *h = start(64 * MIB);
+	struct hm_heap_stats st;
+	void *run[16], *bad[3];
+	char *m, on_stack[64];
+	unsigned n;
+
+	n = hm__heap_alloc_run(h, 1024, 16, run);
+	REQUIRE_EQ(n, 16);
+	for (unsigned i = 0; i < n; i++) {
+		struct hm_heap_block *b = hm__heap_block_of(run[i]);
+
+		REQUIRE_NOT_NULL(b);
+		CHECK_EQ(HM_HEAP_TAG_KIND(atomic_load(&b->tag)), HM_BLOCK_CACHED);
+		CHECK_EQ(b->size, 1024);
+		if (i)
+			CHECK_PTR_EQ(run[i], (char *)run[i - 1] + 1024);
+	}
+	hm__heap_get_stats(h, &st);
+	CHECK_EQ(st.n_used_blocks, 16);
+	CHECK_EQ(st.run_allocs, 16);
+	CHECK_EQ(st.allocs, 0); /* handed to a cache, not to a caller */
+	CHECK_EQ(hm__heap_audit(h), 0);
+	/* A cached block is no live block to a plain free. */
+	hm_log_set_sink(t_count_sink, NULL);
+	t_log_lines_reset();
+	CHECK_EQ(hm__heap_free(run[3], HM_BLOCK_MALLOC, NULL, NULL), -EINVAL);
+	CHECK_EQ(t_log_lines(), 1);
+	/* Given back: what is not a cached block of h is refused and left alone. */
+	m = hm__heap_alloc(h, 100, 0, 0, HM_HEAP_KIND(HM_BLOCK_MALLOC));
+	REQUIRE_NOT_NULL(m);
+	bad[0] = m;
+	bad[1] = on_stack;
+	bad[2] = (char *)run[0] + 64; /* interior */
+	hm__heap_free_run(h, bad, 3);
+	CHECK_EQ(t_log_lines(), 2); /* one line for the lot */
+	hm__heap_get_stats(h, &st);
+	CHECK_EQ(st.errors, 4);
+	CHECK_EQ(st.n_used_blocks, 17);
+	hm__heap_free_run(h, run, n);
+	hm__heap_free_run(h, run, 1); /* twice: refused */
+	CHECK_EQ(t_log_lines(), 3);
+	hm_log_set_sink(NULL, NULL);
+	hm__heap_get_stats(h, &st);
+	CHECK_EQ(st.n_used_blocks, 1);
+	CHECK_EQ(st.run_frees, 16);
+	CHECK_EQ(hm__heap_audit(h), 0);
+	/* The run merged back: the whole chunk is one free block again once m goes. */
+	CHECK_EQ(hm__heap_free(m, HM_BLOCK_MALLOC, NULL, NULL), 0);
+	hm__heap_get_stats(h, &st);
+	CHECK_EQ(st.n_free_blocks, 1);
+	CHECK_EQ(st.n_used_blocks, 0);
+	/* More than any free block holds: the longest run that fits, or a grown heap. */
+	n = hm__heap_alloc_run(h, 64, 16, run);
+	CHECK_EQ(n, 16);
+	hm__heap_free_run(h, run, n);
+	CHECK_EQ(hm__heap_audit(h), 0);
+	hm_cleanup();
+}
+
+/* Runs when memory runs out: as many as fit, then none, and nothing lost. */
+static void test_runs_enomem(void)
+{
+	struct hm_heap *h = start(2 * MIB);
+	struct hm_heap_stats st;
+	void *big, *run[64];
+	unsigned n;
+
+	/* Leave about 100 KiB free in the one chunk the limit allows. */
+	big = hm__heap_alloc(h, 2 * MIB - 100 * 1024, 0, 0, 0);
+	REQUIRE_NOT_NULL(big);
+	n = hm__heap_alloc_run(h, 32 * 1024, 64, run);
+	CHECK_GE(n, 1);
+	CHECK_LE(n, 3);
+	CHECK_EQ(hm__heap_alloc_run(h, 512 * 1024, 1, run + n), 0);
+	hm__heap_free_run(h, run, n);
+	CHECK_EQ(hm__heap_free(big, HM_BLOCK_ANY, NULL, NULL), 0);
+	hm__heap_get_stats(h, &st);
+	CHECK_EQ(st.n_used_blocks, 0);
 	CHECK_EQ(hm__heap_audit(h), 0);
 	hm_cleanup();
 }
@@ -383,5 +471,7 @@ int main(int argc, char **argv)
 	T_RUN(test_free_misuse);
 	T_RUN(test_largest);
 	T_RUN(test_grow_release);
+	T_RUN(test_runs);
+	T_RUN(test_runs_enomem);
 	return t_done();
 }
