@@ -6,8 +6,14 @@
  * Blocks come from one TLSF heap per (page size, NUMA node): malloc and free
  * take the same few steps whatever the number of blocks, and the memory of
  * a block is valid at the same address in every process of the instance.
- * Every block has a type, a name given at allocation ("" or NULL for none);
- * per-type counters and limits are kept in shared memory.
+ * In front of the heaps, every thread has a cache of free blocks below
+ * 128 KiB: a malloc of such a size (align at most a cache line, on the
+ * thread's node) takes one, and a free gives one back, without a lock. A
+ * cached block is free for its user (a second free of it is refused) but
+ * still holds its memory; the cache goes back to the heap when the thread
+ * exits or when memory runs short. Every block has a type, a name given at
+ * allocation ("" or NULL for none); per-type counters and limits are kept in
+ * shared memory.
  *
  * Errors: pointer functions return NULL and set errno; int functions return
  * 0 or a negative errno. Freeing a pointer that is not a live block (foreign,
@@ -50,8 +56,8 @@ HM_API void *hm_calloc_socket(const char *type, size_t n, size_t size, size_t al
 /*
  * Resize the block p to size bytes, keeping its type, its contents (up to
  * the smaller size) and alignment align (0: a cache line). It grows in place
- * when the next block is free and large enough, shrinks in place, and moves
- * otherwise. p NULL: hm_malloc(NULL, size, align). Returns the block, or NULL
+ * when the next block is free in the heap and large enough (a block held by
+ * a thread cache is not), shrinks in place, and moves otherwise. p NULL: hm_malloc(NULL, size, align). Returns the block, or NULL
  * with errno EINVAL (size 0, align not a power of two, p not a live block),
  * ENOMEM or ENXIO; on failure p is untouched and still valid.
  */
@@ -69,8 +75,11 @@ HM_API int hm_malloc_validate(const void *p, size_t *size);
 
 /*
  * Limit the live bytes of type to max (0: no limit), counted in usable bytes
- * across every node and process; allocations that would pass it fail with
- * ENOMEM. The type is created if it is new. Returns 0, or -EINVAL (NULL or
+ * across every node, thread and process; allocations that would pass it fail
+ * with ENOMEM, and an allocation within it is never refused. A type with a
+ * limit is counted in shared memory on every malloc and free (an atomic
+ * compare-and-swap), where others are counted by each thread alone. The type
+ * is created if it is new. Returns 0, or -EINVAL (NULL or
  * empty type, name too long), -ENOSPC (HM_MALLOC_TYPES_MAX types exist),
  * -ENXIO. A limit below the live bytes refuses new allocations until
  * enough are freed.
@@ -90,7 +99,7 @@ struct hm_malloc_stats {
 	uint64_t frees;
 	uint64_t errors;        /* refused frees and detected corruption */
 	uint64_t cached_blocks; /* of free_blocks: held by thread caches (free_size counts them) */
-	uint64_t cached_bytes;
+	uint64_t cached_bytes;  /* their bytes, headers included */
 };
 
 /* Statistics of the heaps of socket (HM_SOCKET_ANY: all of them). 0, -EINVAL (st NULL), -ENODEV, -ENXIO. */
@@ -100,7 +109,8 @@ HM_API int hm_malloc_get_stats(int socket, struct hm_malloc_stats *st);
 struct hm_malloc_type_stats {
 	char name[HM_NAME_MAX]; /* "" for untyped blocks */
 	uint64_t live_bytes;    /* usable bytes of its live blocks */
-	uint64_t high_water;    /* the most live_bytes has been */
+	uint64_t high_water;    /* the most live_bytes has been: exact if one thread uses the
+				 * type, else within 64 KiB per thread above the true peak */
 	uint64_t limit;         /* 0: none */
 	uint64_t live_blocks;
 	uint64_t allocs, frees;
@@ -112,6 +122,13 @@ HM_API int hm_malloc_get_type_stats(const char *type, struct hm_malloc_type_stat
 
 /* Print the heap statistics of every node, then every type (or only type, if not NULL). */
 HM_API void hm_malloc_dump_stats(FILE *f, const char *type);
+
+/*
+ * Print every heap (one per page size and node): its counters, what thread
+ * caches hold of it, and each chunk of pages it holds with its blocks in use
+ * and free and its largest free block. O(blocks); for debugging.
+ */
+HM_API void hm_malloc_dump_heaps(FILE *f);
 
 #ifdef __cplusplus
 }

@@ -837,6 +837,39 @@ void hm__heap_get_stats(struct hm_heap *h, struct hm_heap_stats *st)
 	hm__mutex_unlock(&h->lock);
 }
 
+void hm__heap_dump(struct hm_heap *h, FILE *f)
+{
+	hm__mutex_lock(&h->lock);
+	fprintf(f,
+		"heap %u: %" PRIu64 " KiB pages, node %d: %" PRIu64 " bytes in %" PRIu64
+		" chunks, %" PRIu64 " free; %" PRIu64 " blocks in use (%" PRIu64
+		" of them by thread caches), %" PRIu64 " free; %" PRIu64 " allocs, %" PRIu64
+		" frees, %" PRIu64 " grows, %" PRIu64 " releases, %" PRIu64 " errors\n",
+		h->index, h->page_size >> 10, h->socket, h->st.heap_size, h->st.n_chunks,
+		h->st.free_size, h->st.n_used_blocks, h->st.run_allocs - h->st.run_frees,
+		h->st.n_free_blocks, h->st.allocs, h->st.frees, h->st.grows, h->st.releases,
+		h->st.errors);
+	for (uint64_t co = h->chunks; co; co = ((struct hm_heap_chunk *)blk(co))->next) {
+		struct hm_heap_chunk *c = (struct hm_heap_chunk *)blk(co);
+		struct hm_heap_block *b = (struct hm_heap_block *)((char *)c + HM_HEAP_HDR);
+		uint64_t used = 0, free = 0, largest = 0;
+
+		for (; bsize(b) != 0; b = next_block(b)) {
+			if (is_free(b)) {
+				free++;
+				largest = HM_MAX(largest, bsize(b) - HM_HEAP_HDR);
+			} else {
+				used++;
+			}
+		}
+		fprintf(f,
+			"  chunk %p: %" PRIu64 " bytes%s, %" PRIu64 " blocks in use, %" PRIu64
+			" free (largest %" PRIu64 ")\n",
+			(void *)c, c->len, c->pinned ? " (preallocated)" : "", used, free, largest);
+	}
+	hm__mutex_unlock(&h->lock);
+}
+
 void hm__heap_add_counts(struct hm_heap *h, uint64_t allocs, uint64_t frees)
 {
 	hm__mutex_lock(&h->lock);

@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "mem/mem.h"
 #include "util/lock.h"
+#include <stdio.h>
 
 #define HM_HEAP_UNIT     64u /* block granularity and the default alignment */
 #define HM_HEAP_HDR      32u /* block header size */
@@ -274,6 +275,12 @@ void hm__heap_free_run(struct hm_heap *h, void *const *p, unsigned n);
 size_t hm__heap_largest(struct hm_heap *h, size_t align, size_t bound);
 
 void hm__heap_get_stats(struct hm_heap *h, struct hm_heap_stats *st);
+
+/*
+ * Print heap h: its counters, then each chunk (address, length, blocks in
+ * use and free, its largest free block). O(blocks), under the heap lock.
+ */
+void hm__heap_dump(struct hm_heap *h, FILE *f);
 
 /* Add a gone thread cache's allocations and frees to h's counts (under its lock). */
 void hm__heap_add_counts(struct hm_heap *h, uint64_t allocs, uint64_t frees);

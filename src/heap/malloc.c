@@ -320,21 +320,20 @@ enum { CACHE_MISS, CACHE_HIT, CACHE_REFUSED };
 static inline __attribute__((always_inline)) int
 cache_alloc(struct hm_shared *sh, struct hm_tcache *tc, unsigned idx, unsigned bin, void **out)
 {
+	struct hm_tc_bin *l = &tc->bins[bin];
 	struct hm_heap_block *b;
 	uint64_t bs;
 
-	if (HM_UNLIKELY(!tc->count[bin]) && !hm__tc_refill(tc, bin))
+	if (HM_UNLIKELY(!l->head) && !hm__tc_refill(tc, bin))
 		return CACHE_MISS;
-	b = hm__at(sh, tc->head[bin]);
+	b = hm__at(sh, l->head);
 	bs = b->size & ~UINT64_C(1);
 	if (HM_UNLIKELY(
 		    !count(hm__malloc_area(sh), tc, idx, (int64_t)(bs - HM_HEAP_HDR - TRAILER), 1)))
 		return CACHE_REFUSED;
-	tc->head[bin] = *(uint64_t *)(b + 1);
-	tc->count[bin]--;
-	BUMP(tc->n_blocks, -1);
+	l->head = *(uint64_t *)(b + 1);
+	BUMP(l->count, -1);
 	BUMP(tc->n_bytes, -bs);
-	BUMP(tc->allocs, 1);
 	b->user = idx;
 	/* The block may have been freed and poisoned: it is the caller's now. */
 	hm_track_undefined(b + 1, bs - HM_HEAP_HDR);
@@ -375,7 +374,7 @@ static __attribute__((noinline)) void *alloc_slow(struct hm_shared *sh, struct h
 				return NULL;
 			/* A cache that holds nothing moves to the heap that has memory. */
 			if (p && tc && k > 0 && socket == HM_SOCKET_ANY &&
-			    !atomic_load_explicit(&tc->n_blocks, memory_order_relaxed))
+			    !atomic_load_explicit(&tc->n_bytes, memory_order_relaxed))
 				atomic_store_explicit(&tc->home, order[k] + 1,
 						      memory_order_relaxed);
 		}
@@ -419,7 +418,9 @@ alloc_typed(struct hm_shared *sh, unsigned idx, size_t size, size_t align, int s
 	return alloc_slow(sh, tc, idx, size, align, socket);
 }
 
-void *hm_malloc_socket(const char *type, size_t size, size_t align, int socket)
+/* Every request that the fast path of hm_malloc_socket does not serve. */
+static __attribute__((noinline)) void *malloc_general(const char *type, size_t size, size_t align,
+						      int socket)
 {
 	struct hm_shared *sh = hm__proc.sh;
 	unsigned idx = 0;
@@ -443,6 +444,27 @@ void *hm_malloc_socket(const char *type, size_t size, size_t align, int socket)
 			return hm__null_errno(err);
 	}
 	return alloc_typed(sh, idx, size, align, socket);
+}
+
+void *hm_malloc_socket(const char *type, size_t size, size_t align, int socket)
+{
+	struct hm_shared *sh = hm__proc.sh;
+	struct hm_tcache *tc;
+	void *p;
+
+	/* The fast path, in a function small enough to need almost no registers
+	 * saved: an untyped request of a cached size on any node, whose list in
+	 * the calling thread's cache is not empty. */
+	if (HM_LIKELY(sh && socket == HM_SOCKET_ANY && (!type || !type[0]) &&
+		      align <= HM_HEAP_UNIT && !(align & (align - 1)) &&
+		      size - 1 < HM_TC_MAX_BLOCK && (tc = hm__tc_get()) != NULL)) {
+		unsigned bin = hm__tc_bin(hm__heap_need(size + TRAILER));
+
+		if (HM_LIKELY(bin < HM_TC_BINS && tc->bins[bin].head) &&
+		    cache_alloc(sh, tc, 0, bin, &p) == CACHE_HIT)
+			return p;
+	}
+	return malloc_general(type, size, align, socket);
 }
 
 void *hm_malloc(const char *type, size_t size, size_t align)
@@ -547,16 +569,20 @@ cache_free(struct hm_shared *sh, struct hm_tcache *tc, unsigned heap, struct hm_
 		/* Too large for a list: straight back to the heap. */
 		void *one = p;
 
+		BUMP(tc->flushed, 1);
 		hm__heap_free_run(hm__heap_get(heap), &one, 1);
 		return;
 	}
 	unsigned bin = hm__heap_class_index(bs);
-	*(uint64_t *)p = tc->head[bin];
-	tc->head[bin] = hm__off_of(sh, b);
-	BUMP(tc->n_blocks, 1);
+	struct hm_tc_bin *l = &tc->bins[bin];
+	uint32_t n = atomic_load_explicit(&l->count, memory_order_relaxed) + 1;
+
+	*(uint64_t *)p = l->head;
+	l->head = hm__off_of(sh, b);
+	atomic_store_explicit(&l->count, n, memory_order_relaxed);
 	BUMP(tc->n_bytes, bs);
-	if (HM_UNLIKELY(++tc->count[bin] > hm__tc_bin_max(bin)))
-		hm__tc_flush_bin(tc, bin, hm__tc_bin_max(bin) / 2);
+	if (HM_UNLIKELY(n > l->max))
+		hm__tc_flush_bin(tc, bin, l->max / 2);
 }
 
 void hm_free(void *p)
@@ -795,6 +821,25 @@ int hm_malloc_get_type_stats(const char *type, struct hm_malloc_type_stats *st)
 		return idx;
 	type_stats(sh, (unsigned)idx, st);
 	return 0;
+}
+
+void hm_malloc_dump_heaps(FILE *f)
+{
+	struct hm_shared *sh = hm__shared();
+	struct hm_tc_sums tcs;
+
+	if (!sh) {
+		fprintf(f, "hugemem: no instance\n");
+		return;
+	}
+	for (unsigned i = 0; i < hm__heap_count(); i++) {
+		hm__heap_dump(hm__heap_get(i), f);
+		hm__tc_sums(sh, (int)i, &tcs);
+		fprintf(f,
+			"  thread caches: %" PRIu64 " blocks (%" PRIu64
+			" bytes) free in them; %" PRIu64 " allocs and %" PRIu64 " frees served\n",
+			tcs.blocks, tcs.bytes, tcs.allocs, tcs.frees);
+	}
 }
 
 void hm_malloc_dump_stats(FILE *f, const char *type)

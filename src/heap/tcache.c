@@ -49,6 +49,8 @@ struct hm_tcache *hm__tc_attach(void)
 			unsigned n = hm__heap_order(HM_SOCKET_ANY, 0, order);
 
 			tc->slot = (uint32_t)slot;
+			for (unsigned bin = 0; bin < HM_TC_BINS; bin++)
+				tc->bins[bin].max = hm__tc_bin_max(bin);
 			if (n == 0)
 				tc = NULL;
 			else
@@ -73,8 +75,9 @@ unsigned hm__tc_refill(struct hm_tcache *tc, unsigned bin)
 {
 	struct hm_shared *sh = hm__shared();
 	struct hm_heap *h = home_heap(tc);
+	struct hm_tc_bin *l = &tc->bins[bin];
 	void *out[HM_TC_BIN_MAX];
-	unsigned want = hm__tc_bin_max(bin) / 2, n;
+	unsigned want = l->max / 2, n;
 	uint64_t bytes = 0;
 
 	if (!h)
@@ -84,14 +87,14 @@ unsigned hm__tc_refill(struct hm_tcache *tc, unsigned bin)
 	for (unsigned i = n; i-- > 0;) {
 		struct hm_heap_block *b = (struct hm_heap_block *)((char *)out[i] - HM_HEAP_HDR);
 
-		*link_of(b) = tc->head[bin];
-		tc->head[bin] = hm__off(sh, b);
+		*link_of(b) = l->head;
+		l->head = hm__off(sh, b);
 		bytes += b->size & ~UINT64_C(1);
 	}
-	tc->count[bin] += n;
-	put(&tc->n_blocks, get(&tc->n_blocks) + n);
+	atomic_store_explicit(&l->count, atomic_load_explicit(&l->count, memory_order_relaxed) + n,
+			      memory_order_relaxed);
 	put(&tc->n_bytes, get(&tc->n_bytes) + bytes);
-	put(&tc->refills, get(&tc->refills) + 1);
+	put(&tc->refilled, get(&tc->refilled) + n);
 	return n;
 }
 
@@ -119,7 +122,7 @@ void hm__tc_flush_bin(struct hm_tcache *tc, unsigned bin, unsigned keep)
 	struct hm_shared *sh = hm__shared();
 	struct hm_heap *h = home_heap(tc);
 	void *batch[HM_TC_BIN_MAX];
-	uint64_t *cut = &tc->head[bin], bytes = 0, blocks = 0;
+	uint64_t *cut = &tc->bins[bin].head, bytes = 0, blocks = 0;
 	unsigned n = 0, kept = 0;
 
 	if (!h)
@@ -154,16 +157,15 @@ void hm__tc_flush_bin(struct hm_tcache *tc, unsigned bin, unsigned keep)
 	}
 	if (n)
 		hm__heap_free_run(h, batch, n);
-	tc->count[bin] = kept;
-	put(&tc->n_blocks, get(&tc->n_blocks) - blocks);
+	atomic_store_explicit(&tc->bins[bin].count, kept, memory_order_relaxed);
 	put(&tc->n_bytes, get(&tc->n_bytes) - bytes);
-	put(&tc->flushes, get(&tc->flushes) + 1);
+	put(&tc->flushed, get(&tc->flushed) + blocks);
 }
 
 void hm__tc_flush(struct hm_tcache *tc)
 {
 	for (unsigned bin = 0; bin < HM_TC_BINS; bin++)
-		if (tc->head[bin])
+		if (tc->bins[bin].head)
 			hm__tc_flush_bin(tc, bin, 0);
 }
 
@@ -233,7 +235,8 @@ static void on_thread_exit(int slot)
 		hm__tc_flush(tc);
 		for (unsigned i = 0; i < n_types && i < HM_MALLOC_TYPES_MAX; i++)
 			hm__tc_fold(a, tc, i);
-		hm__heap_add_counts(h, get(&tc->allocs), get(&tc->frees));
+		hm__heap_add_counts(h, get(&tc->refilled) + get(&tc->frees) - get(&tc->flushed),
+				    get(&tc->frees));
 	}
 	memset(tc, 0, sizeof(*tc));
 	if (hm__tc_tls == tc) {
@@ -251,9 +254,13 @@ void hm__tc_sums(const struct hm_shared *sh, int index, struct hm_tc_sums *out)
 
 		if (!home || (index >= 0 && home != (uint32_t)index + 1))
 			continue;
-		out->blocks += get(&tc->n_blocks);
+		uint64_t held = 0;
+
+		for (unsigned bin = 0; bin < HM_TC_BINS; bin++)
+			held += atomic_load_explicit(&tc->bins[bin].count, memory_order_relaxed);
+		out->blocks += held;
 		out->bytes += get(&tc->n_bytes);
-		out->allocs += get(&tc->allocs);
+		out->allocs += get(&tc->refilled) + get(&tc->frees) - get(&tc->flushed) - held;
 		out->frees += get(&tc->frees);
 	}
 }

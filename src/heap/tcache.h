@@ -62,22 +62,28 @@ struct hm_tc_type {
 	_Atomic uint64_t frees;
 };
 
+/* One list of a thread cache: 16 bytes, so a hit touches one line of the cache for it. */
+struct hm_tc_bin {
+	uint64_t head;          /* offset of its first block, 0: empty */
+	_Atomic uint32_t count; /* blocks in it (statistics read it) */
+	uint32_t max;           /* the most it holds before it gives half back */
+};
+
 /*
- * A thread cache. head and count are the owner's alone (and, when the owner
- * is gone, the reclaimer's); the atomics are written by the owner only, with
- * relaxed stores, and read by anyone for statistics (hugemem-info too).
+ * A thread cache. The lists' heads are the owner's alone (and, when the
+ * owner is gone, the reclaimer's); the atomics are written by the owner
+ * only, with relaxed stores, and read by anyone for statistics (hugemem-info
+ * too). The mallocs it served are not counted on the fast path but follow
+ * from the others: refilled + frees - flushed - the blocks it holds.
  */
 struct hm_tcache {
-	_Atomic uint32_t home;      /* heap index + 1 of the heap it caches; 0: none */
-	uint32_t slot;              /* its thread slot */
-	_Atomic uint64_t n_blocks;  /* blocks held */
-	_Atomic uint64_t n_bytes;   /* their block bytes, headers included */
-	_Atomic uint64_t allocs;    /* mallocs served from the cache */
-	_Atomic uint64_t frees;     /* frees taken by the cache */
-	_Atomic uint64_t refills;   /* runs taken from the heap */
-	_Atomic uint64_t flushes;   /* lists given back, in part or whole */
-	uint64_t head[HM_TC_BINS];  /* offset of the first block of each list, 0: empty */
-	uint32_t count[HM_TC_BINS]; /* blocks in each list */
+	_Atomic uint32_t home;     /* heap index + 1 of the heap it caches; 0: none */
+	uint32_t slot;             /* its thread slot */
+	_Atomic uint64_t n_bytes;  /* block bytes held, headers included */
+	_Atomic uint64_t frees;    /* frees it took */
+	_Atomic uint64_t refilled; /* blocks it took from the heap in runs */
+	_Atomic uint64_t flushed;  /* blocks it gave back to the heap */
+	struct hm_tc_bin bins[HM_TC_BINS];
 	struct hm_tc_type types[HM_MALLOC_TYPES_MAX];
 };
 
@@ -93,12 +99,12 @@ struct hm_malloc_area {
 
 static inline struct hm_malloc_area *hm__malloc_area(const struct hm_shared *sh)
 {
-	return hm__ptr(sh, sh->area_off[HM_AREA_MALLOC]);
+	return hm__at(sh, sh->area_off[HM_AREA_MALLOC]);
 }
 
 static inline struct hm_tcache *hm__tcache(const struct hm_shared *sh, unsigned slot)
 {
-	return (struct hm_tcache *)hm__ptr(sh, hm__malloc_area(sh)->tcaches_off) + slot;
+	return (struct hm_tcache *)hm__at(sh, hm__malloc_area(sh)->tcaches_off) + slot;
 }
 
 /*
@@ -129,10 +135,11 @@ static inline uint64_t hm__tc_bin_size(unsigned bin)
 	return ((uint64_t)(HM_HEAP_SL + sl) << (fl - 1)) * HM_HEAP_UNIT;
 }
 
-/* The most blocks list bin holds before it gives half back. */
+/* The most blocks list bin holds before it gives half back (list 0, of size 0, is never used). */
 static inline unsigned hm__tc_bin_max(unsigned bin)
 {
-	uint64_t n = HM_TC_BIN_BYTES / hm__tc_bin_size(bin);
+	uint64_t size = hm__tc_bin_size(bin);
+	uint64_t n = size ? HM_TC_BIN_BYTES / size : 0;
 
 	return n > HM_TC_BIN_MAX ? HM_TC_BIN_MAX : n < HM_TC_BIN_MIN ? HM_TC_BIN_MIN : (unsigned)n;
 }

@@ -2,7 +2,8 @@
 /*
  * test_faults.c - fault injection at the OS boundary (mem/os.h): the Nth
  * system call of hm_init() (private and prefixed, with a prealloc) and of a
- * heap growth fails, for every N until none is left to fail. Each failure
+ * heap growth (for a zone, a malloc block, a thread cache's refill) fails,
+ * for every N until none is left to fail. Each failure
  * must give an error, leave no mapping, descriptor or file behind, keep the
  * heap consistent, and let the next attempt succeed.
  */
@@ -264,6 +265,96 @@ static void test_grow_contig(void)
 	walk_grow(ENOMEM, 3 * MIB, HM_MEMZONE_IOVA_CONTIG);
 }
 
+/*
+ * The same for hm_malloc of len bytes: a thread cache's refill for a small
+ * len, the heap itself for a large one. A failed growth makes malloc give
+ * back what caches hold and try once more, so a single failing call is
+ * usually absorbed; either way nothing is committed for nothing, the heap
+ * stays consistent and the next malloc works.
+ */
+static void walk_malloc(int err, size_t len)
+{
+	const unsigned ops = HM_OS_MMAP | HM_OS_FALLOCATE | HM_OS_POPULATE | HM_OS_MBIND;
+	struct hm_config c = config(false);
+	struct hm_malloc_type_stats ts;
+	struct hm_malloc_stats st;
+	unsigned n, failures = 0, absorbed = 0;
+	/* Something live already, for a large len; none for a small one, so that
+	 * the first refill must grow the empty heap. */
+	bool with_live = len >= MIB;
+	void *live = NULL, *p;
+
+	c.prealloc = 0;
+	REQUIRE_EQ(hm_init(&c), 0);
+	if (with_live)
+		REQUIRE_NOT_NULL(live = hm_malloc("live", 1000, 0));
+	hm_log_set_sink(t_count_sink, NULL);
+	for (n = 0; n < 50; n++) {
+		unsigned before = hm__os_calls(ops), made;
+		size_t c0 = committed();
+		int e;
+
+		hm__os_fail_nth(ops, n, err);
+		errno = 0;
+		p = hm_malloc("g", len, 0);
+		e = errno;
+		made = hm__os_calls(ops) - before;
+		no_injection();
+		if (made <= n) {
+			REQUIRE_NOT_NULL(p);
+			hm_free(p);
+			break;
+		}
+		if (p) {
+			absorbed++;
+			memset(p, 1, len);
+			hm_free(p);
+		} else {
+			failures++;
+			if (e != ENOMEM)
+				t_fail(__FILE__, __LINE__, false,
+				       "growth call %u fails (%s): errno %s", n, strerror(err),
+				       strerror(e));
+			CHECK_UEQ(committed(), c0);
+		}
+		CHECK_UEQ(file_bytes(), committed());
+		CHECK_EQ(hm__heap_audit(hm__heap_get(0)), 0);
+		REQUIRE_EQ(hm_malloc_get_type_stats("g", &ts), 0);
+		CHECK_EQ(ts.live_blocks, 0);
+		CHECK_EQ(ts.live_bytes, 0);
+		/* The next malloc works. */
+		p = hm_malloc("g", len, 0);
+		REQUIRE_NOT_NULL(p);
+		memset(p, 2, len);
+		hm_free(p);
+		/* Give the growth back so that the next round grows again. */
+		hm_cleanup();
+		REQUIRE_EQ(hm_init(&c), 0);
+		if (with_live)
+			REQUIRE_NOT_NULL(live = hm_malloc("live", 1000, 0));
+	}
+	hm_log_set_sink(NULL, NULL);
+	printf("malloc(%zu): %u growth calls failed in turn: %u refused, %u absorbed\n", len, n,
+	       failures, absorbed);
+	CHECK_LT(n, 50);
+	CHECK_GE(failures + absorbed, 1);
+	REQUIRE_EQ(hm_malloc_get_stats(HM_SOCKET_ANY, &st), 0);
+	CHECK_EQ(st.live_blocks, with_live ? 1 : 0);
+	hm_free(live);
+	CHECK_EQ(hm__heap_audit(hm__heap_get(0)), 0);
+	hm_cleanup();
+}
+
+static void test_malloc_grow_small(void)
+{
+	walk_malloc(ENOMEM, 100);
+}
+
+static void test_malloc_grow_large(void)
+{
+	walk_malloc(EIO, 5 * MIB);
+}
+
 /* Injection is off after the failing call, and counts are per operation. */
 static void test_injection_itself(void)
 {
@@ -301,5 +392,7 @@ int main(int argc, char **argv)
 	T_RUN(test_grow_enomem);
 	T_RUN(test_grow_eio);
 	T_RUN(test_grow_contig);
+	T_RUN(test_malloc_grow_small);
+	T_RUN(test_malloc_grow_large);
 	return t_done();
 }

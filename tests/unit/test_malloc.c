@@ -1600,6 +1600,39 @@ static void test_dump(void)
 	hm_cleanup();
 }
 
+/* hm_malloc_dump_heaps: every heap and every chunk, with what the caches hold. */
+static void test_dump_heaps(void)
+{
+	char *buf = NULL, line[64], *big;
+	size_t len = 0;
+	FILE *f;
+
+	start();
+	big = hm_malloc(NULL, 3 * MIB, 0); /* a chunk of its own */
+	REQUIRE_NOT_NULL(big);
+	hm_free(hm_malloc(NULL, 100, 0)); /* one block held by this thread's cache */
+	f = open_memstream(&buf, &len);
+	REQUIRE_NOT_NULL(f);
+	hm_malloc_dump_heaps(f);
+	REQUIRE_EQ(fclose(f), 0);
+	REQUIRE_NOT_NULL(buf);
+	CHECK(strstr(buf, "heap 0: 4 KiB pages") != NULL);
+	snprintf(line, sizeof(line), "chunk %p", (void *)(big - 2 * HM_HEAP_HDR));
+	CHECK(strstr(buf, line) != NULL);
+	CHECK(strstr(buf, "thread caches: ") != NULL);
+	CHECK(strstr(buf, "thread caches: 0 blocks") == NULL);
+	free(buf);
+	hm_free(big);
+	hm_cleanup();
+	/* Without an instance: says so. */
+	f = open_memstream(&buf, &len);
+	REQUIRE_NOT_NULL(f);
+	hm_malloc_dump_heaps(f);
+	REQUIRE_EQ(fclose(f), 0);
+	CHECK(strstr(buf, "no instance") != NULL);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	t_init(argc, argv);
@@ -1624,5 +1657,6 @@ int main(int argc, char **argv)
 	T_RUN(test_type_table_full);
 	T_RUN(test_stats);
 	T_RUN(test_dump);
+	T_RUN(test_dump_heaps);
 	return t_done();
 }

@@ -11,7 +11,7 @@
  * overlap, every pattern is intact, the counters match the model, the
  * heaps pass their audit. At the end, all freed, every counter is back.
  *
- * About 300,000 operations; HUGEMEM_TEST_SCALE (a factor) changes that, and
+ * Two million operations; HUGEMEM_TEST_SCALE (a factor) changes that, and
  * sanitizer and valgrind runs do fewer.
  */
 #include "harness.h"
@@ -24,7 +24,7 @@
 #define MIB      ((size_t)1 << 20)
 #define MAX_LIVE 10000
 #define BUDGET   (64 * MIB) /* requested bytes live at most */
-#define N_OPS    300000
+#define N_OPS    2000000
 
 /* Model types: 0 is untyped (asked as NULL or ""), 1..4 named. */
 #define N_TYPES 5
