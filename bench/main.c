@@ -5,7 +5,8 @@
  *
  * Method: every implementation of a case runs one warm-up repetition, which
  * is discarded (none under --smoke), then R repetitions (--reps, default 7);
- * each repetition gives one value per metric. We report the median and the
+ * each repetition gives one value per metric. Where every implementation runs
+ * in a child of its own, they take turns repetition by repetition. We report the median and the
  * minimum of the R values, and for every row the ratio of its median to
  * hugemem's median for the same case and metric, so every figure comes from
  * the same run on the same machine. The thread is pinned to CPU 0 (children
@@ -94,57 +95,104 @@ static void set_status(struct impl_result *r, int rc, const struct bench_ctx *ct
 		snprintf(r->msg, sizeof(r->msg), "%s", rc < 0 ? strerror(-rc) : "no reason given");
 }
 
-/*
- * Run every repetition of one implementation and fill r. Outside --smoke,
- * one warm-up repetition runs first and is discarded (first faults of the
- * heap, of the hypervisor's backing memory, of the code).
- */
-static void run_impl(struct bench_ctx *ctx, unsigned reps, struct impl_result *r)
-{
-	const struct bench_impl *impl = ctx->impl;
-	unsigned nm = n_metrics(ctx->c), m, rep;
-	double out[BENCH_METRICS_MAX];
-	struct bench_child ch = {.pid = -1};
-	uint64_t iters = 0;
-	int rc = 0;
+/* One implementation's way through a case: its context, its child, its results. */
+struct runner {
+	struct bench_ctx ctx;
+	struct bench_child ch;
+	uint64_t iters;
+	struct impl_result *r;
+	bool started; /* bench_rep_start() succeeded: bench_rep_stop() is owed */
+	bool ok;      /* no repetition has failed */
+};
 
-	r->status = ST_OK;
-	r->n_reps = 0;
-	r->msg[0] = '\0';
-	ctx->state = NULL;
-	ctx->rep = 0;
-	ctx->msg[0] = '\0';
+/*
+ * Set the implementation up and, outside --smoke, run one warm-up
+ * repetition, which is discarded (first faults of the heap, of the
+ * hypervisor's backing memory, of the code).
+ */
+static void runner_begin(struct runner *u)
+{
+	const struct bench_impl *impl = u->ctx.impl;
+	double out[BENCH_METRICS_MAX];
+	int rc;
+
+	u->ch.pid = -1;
+	u->iters = 0;
+	u->started = u->ok = false;
+	u->r->status = ST_OK;
+	u->r->n_reps = 0;
+	u->r->msg[0] = '\0';
+	u->ctx.state = NULL;
+	u->ctx.rep = 0;
+	u->ctx.msg[0] = '\0';
 	if (!impl->measure && !impl->run) {
-		r->status = ST_MISSING;
+		u->r->status = ST_MISSING;
 		return;
 	}
-	rc = bench_rep_start(ctx, &ch);
+	rc = bench_rep_start(&u->ctx, &u->ch);
 	if (rc != 0) {
-		set_status(r, rc, ctx);
+		set_status(u->r, rc, &u->ctx);
 		return;
 	}
+	u->started = u->ok = true;
 	if (!g.opts.smoke) {
-		rc = bench_rep_run(ctx, &ch, &iters, out);
-		if (rc != 0)
-			set_status(r, rc, ctx);
-	}
-	for (rep = 0; rc == 0 && rep < reps; rep++) {
-		ctx->rep = rep;
-		rc = bench_rep_run(ctx, &ch, &iters, out);
+		rc = bench_rep_run(&u->ctx, &u->ch, &u->iters, out);
 		if (rc != 0) {
-			set_status(r, rc, ctx);
-			break;
+			set_status(u->r, rc, &u->ctx);
+			u->ok = false;
 		}
-		for (m = 0; m < nm; m++)
-			r->v[m][rep] = out[m];
-		r->n_reps++;
-		/* A note from the last repetition (a limit, a caveat) is shown in the row. */
-		if (ctx->msg[0])
-			snprintf(r->msg, sizeof(r->msg), "%s", ctx->msg);
 	}
-	bench_rep_stop(ctx, &ch);
+}
+
+/* Repetition rep, unless an earlier one failed. */
+static void runner_step(struct runner *u, unsigned rep)
+{
+	unsigned nm = n_metrics(u->ctx.c), m;
+	double out[BENCH_METRICS_MAX];
+	int rc;
+
+	if (!u->ok)
+		return;
+	u->ctx.rep = rep;
+	rc = bench_rep_run(&u->ctx, &u->ch, &u->iters, out);
+	if (rc != 0) {
+		set_status(u->r, rc, &u->ctx);
+		u->ok = false;
+		return;
+	}
 	for (m = 0; m < nm; m++)
-		stats(r->v[m], r->n_reps, &r->median[m], &r->min[m]);
+		u->r->v[m][u->r->n_reps] = out[m];
+	u->r->n_reps++;
+	/* A note from the last repetition (a limit, a caveat) is shown in the row. */
+	if (u->ctx.msg[0])
+		snprintf(u->r->msg, sizeof(u->r->msg), "%s", u->ctx.msg);
+}
+
+static void runner_end(struct runner *u)
+{
+	unsigned nm = n_metrics(u->ctx.c), m;
+
+	if (u->started)
+		bench_rep_stop(&u->ctx, &u->ch);
+	for (m = 0; m < nm; m++)
+		stats(u->r->v[m], u->r->n_reps, &u->r->median[m], &u->r->min[m]);
+}
+
+/*
+ * Whether the implementations of c take turns repetition by repetition: when
+ * each runs in a child of its own (BENCH_F_FORK), they can all be set up at
+ * once, so that a noisy moment on a shared machine falls on all of them
+ * rather than on whichever happened to be running.
+ */
+static bool interleaved(const struct bench_case *c)
+{
+	for (unsigned i = 0; i < c->n_impls; i++) {
+		const struct bench_impl *impl = &c->impls[i];
+
+		if ((impl->measure || impl->run) && !(impl->flags & BENCH_F_FORK))
+			return false;
+	}
+	return true;
 }
 
 static void case_label(const struct bench_case *c, const struct bench_ctx *ctx, char *buf,
@@ -196,17 +244,51 @@ static void run_case(const struct bench_suite *s, const struct bench_case *c, un
 		rc = c->check(&ctx);
 	snprintf(check_msg, sizeof(check_msg), "%s", ctx.msg);
 
+	struct runner *run = calloc(c->n_impls, sizeof(*run));
+	if (!run) {
+		fprintf(stderr, "hugemem-bench: out of memory\n");
+		exit(1);
+	}
 	for (i = 0; i < c->n_impls; i++) {
-		ctx.impl = &c->impls[i];
+		run[i].ctx = ctx;
+		run[i].ctx.impl = &c->impls[i];
+		run[i].r = &res[i];
 		if (rc != 0 && (c->impls[i].measure || c->impls[i].run)) {
-			snprintf(ctx.msg, sizeof(ctx.msg), "%s", check_msg);
-			set_status(&res[i], rc, &ctx);
-			continue;
+			snprintf(run[i].ctx.msg, sizeof(run[i].ctx.msg), "%s", check_msg);
+			set_status(&res[i], rc, &run[i].ctx);
+			run[i].r = NULL; /* settled */
 		}
-		run_impl(&ctx, reps, &res[i]);
+	}
+	if (interleaved(c)) {
+		/* Everyone set up, then repetition by repetition, each starting with
+		 * the next implementation in turn. */
+		for (i = 0; i < c->n_impls; i++)
+			if (run[i].r)
+				runner_begin(&run[i]);
+		for (unsigned rep = 0; rep < reps; rep++)
+			for (unsigned k = 0; k < c->n_impls; k++) {
+				unsigned j = (rep + k) % c->n_impls;
+
+				if (run[j].r)
+					runner_step(&run[j], rep);
+			}
+		for (i = 0; i < c->n_impls; i++)
+			if (run[i].r)
+				runner_end(&run[i]);
+	} else {
+		for (i = 0; i < c->n_impls; i++) {
+			if (!run[i].r)
+				continue;
+			runner_begin(&run[i]);
+			for (unsigned rep = 0; rep < reps; rep++)
+				runner_step(&run[i], rep);
+			runner_end(&run[i]);
+		}
+	}
+	for (i = 0; i < c->n_impls; i++)
 		if (res[i].status == ST_FAILED && !(c->impls[i].flags & BENCH_F_PEER))
 			g.any_failed = true;
-	}
+	free(run);
 
 	for (m = 0; m < nm; m++) {
 		const char *op = c->metrics[m] ? c->metrics[m] : "op";

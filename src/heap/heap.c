@@ -535,7 +535,7 @@ unsigned hm__heap_alloc_run(struct hm_heap *h, uint64_t bsize_, unsigned n, void
 		c = (struct hm_heap_block *)((char *)b + i * bsize_);
 		init_block(h, c, i + 1 < want ? bsize_ : total - i * bsize_, prev);
 		set_tag(c, h->index, HM_BLOCK_CACHED);
-		hm_track_undefined(payload(c), sizeof(struct free_links)); /* the cache's link */
+
 		prev = off_of(c);
 		out[i] = payload(c);
 	}

@@ -41,8 +41,16 @@ struct hm_heap_block {
 	uint64_t prev;        /* offset of the previous block in the chunk, 0 for the first */
 	uint64_t size;        /* bytes, header included; bit 0: free */
 	_Atomic uint64_t tag; /* HM_HEAP_TAG(cookie, heap, kind); 0 once merged away */
-	uint32_t user;        /* for the layers above (malloc: the type index) */
-	uint32_t pad;
+	union {
+		struct {
+			uint32_t user; /* for the layers above (malloc: the type index) */
+			uint32_t pad;
+		};
+		/* While the block is cached (HM_BLOCK_CACHED): the offset of the next
+		 * block of its thread cache's list. In the header rather than the
+		 * payload, so that a cache hit and a cached free touch one line. */
+		uint64_t link;
+	};
 };
 
 /* A block's tag: its cookie (HM_HEAP_COOKIE ^ low bits of its offset), heap index and kind. */

@@ -293,16 +293,16 @@ static void report_trailer(struct hm_malloc_area *a, const void *p, size_t usabl
 
 /*
  * Tell ASan or Valgrind that the block at payload p (usable bytes for the
- * caller) is free: a use of it is then reported. The first 16 bytes stay
- * open for the links of the heap's free lists and of the thread caches. Only
- * in a private instance: a checker's shadow memory belongs to one process,
+ * caller) is free: a use of it is then reported (the heap opens up its
+ * free-list links again when it takes the block back). Only in a private
+ * instance: a checker's shadow memory belongs to one process,
  * and another process may reuse the memory (and write headers into it)
  * without this one's checker knowing, which would then report that legal use.
  */
 static inline void forget(const struct hm_shared *sh, char *p, size_t usable)
 {
-	if (!sh->shared && usable + TRAILER > 16)
-		hm_track_noaccess(p + 16, usable + TRAILER - 16);
+	if (!sh->shared)
+		hm_track_noaccess(p, usable + TRAILER);
 }
 
 /* --- allocation --- */
@@ -331,7 +331,7 @@ cache_alloc(struct hm_shared *sh, struct hm_tcache *tc, unsigned idx, unsigned b
 	if (HM_UNLIKELY(
 		    !count(hm__malloc_area(sh), tc, idx, (int64_t)(bs - HM_HEAP_HDR - TRAILER), 1)))
 		return CACHE_REFUSED;
-	l->head = *(uint64_t *)(b + 1);
+	l->head = b->link;
 	BUMP(l->count, -1);
 	BUMP(tc->n_bytes, -bs);
 	b->user = idx;
@@ -522,8 +522,8 @@ static int before_free(struct hm_heap_block *b, void *arg)
 	bi->usable = usable_of(b);
 	bi->smashed = !trailer_intact(b);
 	poison(p, bi->usable);
-	if (!bi->shared && bi->usable + TRAILER > 16)
-		hm_track_noaccess(p + 16, bi->usable + TRAILER - 16);
+	if (!bi->shared)
+		hm_track_noaccess(p, bi->usable + TRAILER);
 	return 0;
 }
 
@@ -577,7 +577,7 @@ cache_free(struct hm_shared *sh, struct hm_tcache *tc, unsigned heap, struct hm_
 	struct hm_tc_bin *l = &tc->bins[bin];
 	uint32_t n = atomic_load_explicit(&l->count, memory_order_relaxed) + 1;
 
-	*(uint64_t *)p = l->head;
+	b->link = l->head;
 	l->head = hm__off_of(sh, b);
 	atomic_store_explicit(&l->count, n, memory_order_relaxed);
 	BUMP(tc->n_bytes, bs);

@@ -65,10 +65,10 @@ struct hm_tcache *hm__tc_attach(void)
 	return tc;
 }
 
-/* The link of a cached block: the offset of the next block of its list, in its payload. */
+/* The link of a cached block: the offset of the next block of its list. */
 static inline uint64_t *link_of(struct hm_heap_block *b)
 {
-	return (uint64_t *)(b + 1);
+	return &b->link;
 }
 
 unsigned hm__tc_refill(struct hm_tcache *tc, unsigned bin)
