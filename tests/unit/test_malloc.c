@@ -1600,6 +1600,50 @@ static void test_dump(void)
 	hm_cleanup();
 }
 
+/*
+ * A header smashed by an underrun from the block before: the free is refused
+ * (logged, counted, nothing freed), the audit reports it, and once the bytes
+ * are mended the block frees as any other.
+ */
+static void test_smashed_header(void)
+{
+	struct hm_malloc_stats st0, st1;
+	struct hm_heap_block saved, *b;
+	char *p, *q;
+
+	start();
+	p = hm_malloc("sh", 1000, 0);
+	q = hm_malloc("sh", 1000, 0);
+	REQUIRE_NOT_NULL(p);
+	REQUIRE_NOT_NULL(q);
+	memset(q, 0x3c, 1000);
+	b = (struct hm_heap_block *)(p - HM_HEAP_HDR);
+	memcpy(&saved, b, sizeof(saved));
+	st0 = stats(HM_SOCKET_ANY);
+	memset(b, 0x55, sizeof(*b));
+	quiet();
+	hm_free(p);
+	CHECK_EQ(t_log_lines(), 1);
+	CHECK_EQ(hm_malloc_validate(p, NULL), -EINVAL);
+	CHECK_EQ(hm__heap_audit(hm__heap_get(0)), -EFAULT);
+	CHECK_EQ(t_log_lines(), 2);
+	loud();
+	st1 = stats(HM_SOCKET_ANY);
+	CHECK_EQ(st1.errors, st0.errors + 1);
+	CHECK_EQ(st1.frees, st0.frees);
+	CHECK_EQ(st1.live_blocks, st0.live_blocks);
+	CHECK_EQ(tstats("sh").live_blocks, 2);
+	CHECK(all_bytes(q, 1000, 0x3c));
+	memcpy(b, &saved, sizeof(saved));
+	audit_all();
+	CHECK_EQ(hm_malloc_validate(p, NULL), 0);
+	hm_free(p);
+	hm_free(q);
+	CHECK_EQ(tstats("sh").live_blocks, 0);
+	audit_all();
+	hm_cleanup();
+}
+
 /* hm_malloc_dump_heaps: every heap and every chunk, with what the caches hold. */
 static void test_dump_heaps(void)
 {
@@ -1657,6 +1701,7 @@ int main(int argc, char **argv)
 	T_RUN(test_type_table_full);
 	T_RUN(test_stats);
 	T_RUN(test_dump);
+	T_RUN(test_smashed_header);
 	T_RUN(test_dump_heaps);
 	return t_done();
 }
