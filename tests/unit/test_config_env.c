@@ -293,6 +293,13 @@ static void test_memory(void)
 	struct hm_config c;
 
 	for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+#if defined(__SANITIZE_THREAD__)
+		/* ThreadSanitizer owns most of the address space, and a terabyte's
+		 * reservation (two, with a 4 KiB list behind the hugepages) fits
+		 * only at times; the suffix is checked by test_parse_size. */
+		if (good[i].v >= (size_t)1 << 40)
+			continue;
+#endif
 		if (init_with("HUGEMEM_MEMORY", good[i].s, &mi)) {
 			CHECK_UEQ(mi.memory_limit, good[i].v);
 			done();
