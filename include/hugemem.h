@@ -8,5 +8,6 @@
 #include <hugemem/mem.h>
 #include <hugemem/memzone.h>
 #include <hugemem/malloc.h>
+#include <hugemem/ring.h>
 
 #endif /* HUGEMEM_H */

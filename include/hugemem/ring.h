@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hugemem/ring.h - a bounded lock-free FIFO of pointers, or of elements of
+ * any size that is a multiple of 4 bytes: DPDK's rte_ring.
+ *
+ * A ring is a power-of-two array of slots with a producer side and a
+ * consumer side, each a head (where the next enqueue or dequeue claims its
+ * slots) and a tail (what that side has finished and handed to the other).
+ * Several producers (or consumers) claim slots with a compare-and-swap on
+ * their head and publish them in order through their tail; a ring created
+ * single-producer (or single-consumer) skips the compare-and-swap. _bulk
+ * calls move all of n or nothing; _burst calls move as many as they can.
+ *
+ * A ring lives in a zone of hugemem memory named "RG_" + its name, so every
+ * process of the instance finds it by name and uses it at the same address.
+ *
+ * Thread safety: enqueues from any threads of any processes at once unless
+ * the ring was created with HM_RING_SP_ENQ (then one at a time), and the
+ * same for dequeues and HM_RING_SC_DEQ. Enqueue and dequeue may always run
+ * together. Create, destroy and reset: not concurrently with use.
+ */
+#ifndef HUGEMEM_RING_H
+#define HUGEMEM_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <hugemem/common.h>
+#include <hugemem/atomic.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HM_RING_SP_ENQ 0x0001u /* one producer at a time: no compare-and-swap on enqueue */
+#define HM_RING_SC_DEQ 0x0002u /* one consumer at a time: no compare-and-swap on dequeue */
+#define HM_RING_EXACT_SZ \
+	0x0004u                      /* capacity is count exactly (else count is a power of two
+				     * and the capacity count - 1) */
+#define HM_RING_COUNT_MAX (1u << 30) /* the largest count */
+#define HM_RING_NAME_MAX  (HM_NAME_MAX - 3) /* bytes of a ring's name, NUL included ("RG_") */
+
+struct hm_ring;
+
+/*
+ * hm_ring_create() - create a named ring of pointers on NUMA node socket
+ * (HM_SOCKET_ANY: the caller's, or any).
+ *
+ * count is the number of slots, a power of two, of which count - 1 can be
+ * used; with HM_RING_EXACT_SZ it is the capacity itself, any number, and the
+ * slots are the next power of two above it.
+ *
+ * Thread safety: any thread of any attached process.
+ * Returns: the ring, or NULL with errno set to
+ *   EINVAL        count is 0, above HM_RING_COUNT_MAX, or not a power of two
+ *                 without HM_RING_EXACT_SZ; unknown flags; name NULL or empty
+ *   ENAMETOOLONG  name is HM_RING_NAME_MAX bytes or longer
+ *   EEXIST        a ring with this name exists
+ *   ENODEV        socket is not a node of the instance
+ *   ENOMEM        no memory for it
+ *   ENXIO         hm_init has not been called
+ */
+HM_API struct hm_ring *hm_ring_create(const char *name, unsigned count, int socket, unsigned flags);
+
+/*
+ * The same for elements of esize bytes (a multiple of 4, at most 65536),
+ * moved with the _elem calls below. EINVAL also for a bad esize.
+ */
+HM_API struct hm_ring *hm_ring_create_elem(const char *name, unsigned esize, unsigned count,
+					   int socket, unsigned flags);
+
+/* The ring named name, or NULL with errno ENOENT (none), EINVAL (bad name), ENXIO. */
+HM_API struct hm_ring *hm_ring_lookup(const char *name);
+
+/*
+ * Free the ring and its name. 0, or -EINVAL if r is NULL or not a ring, -ENXIO.
+ * Nothing may use the ring any more, in any process.
+ */
+HM_API int hm_ring_destroy(struct hm_ring *r);
+
+/* Empty the ring. Not while anyone enqueues or dequeues. */
+HM_API void hm_ring_reset(struct hm_ring *r);
+
+/* Call cb for every ring of the instance. */
+typedef void hm_ring_walk_cb(struct hm_ring *r, void *arg);
+HM_API void hm_ring_walk(hm_ring_walk_cb *cb, void *arg);
+
+/* Print the ring's name, flags, size, heads and tails, and what it holds. */
+HM_API void hm_ring_dump(FILE *f, const struct hm_ring *r);
+
+/*
+ * The operations, all inline (below the divider):
+ *
+ *   unsigned hm_ring_enqueue_bulk(r, void *const *objs, n, unsigned *free_space)
+ *   unsigned hm_ring_enqueue_burst(r, void *const *objs, n, unsigned *free_space)
+ *   unsigned hm_ring_dequeue_bulk(r, void **objs, n, unsigned *available)
+ *   unsigned hm_ring_dequeue_burst(r, void **objs, n, unsigned *available)
+ *   int      hm_ring_enqueue(r, void *obj)       0, or -ENOBUFS when full
+ *   int      hm_ring_dequeue(r, void **obj)      0, or -ENOENT when empty
+ *
+ * return how many objects moved (bulk: n or 0) and, if free_space or
+ * available is not NULL, what is left after the call: the free slots after
+ * an enqueue, the objects still there after a dequeue. The _elem forms take
+ * a pointer to an array of elements and their size, which must be the
+ * ring's (else nothing moves):
+ *
+ *   unsigned hm_ring_enqueue_bulk_elem(r, const void *objs, esize, n, free_space)
+ *   ... _burst_elem, hm_ring_dequeue_bulk_elem, hm_ring_dequeue_burst_elem
+ *
+ * and the queries: hm_ring_count, hm_ring_free_count, hm_ring_capacity,
+ * hm_ring_empty, hm_ring_full, hm_ring_name, hm_ring_esize.
+ */
+
+/* ---- Fast path: implementation, not API. Fields may change. ---- */
+
+#define HM__RING_MAGIC 0x52494e47u /* "RING" */
+
+/* One side of a ring, on a cache line of its own. */
+struct hm__ring_side {
+	uint32_t head;   /* the next slot this side claims (atomic) */
+	uint32_t tail;   /* slots before it are done and the other side's (atomic) */
+	uint32_t single; /* one thread at a time: claims without a compare-and-swap */
+	uint32_t pad;
+} __attribute__((aligned(HM_CACHE_LINE)));
+
+struct hm_ring {
+	char name[HM_NAME_MAX];
+	uint32_t magic;           /* HM__RING_MAGIC while the ring exists */
+	uint32_t flags;           /* HM_RING_* given at creation */
+	uint32_t size;            /* slots, a power of two */
+	uint32_t mask;            /* size - 1 */
+	uint32_t capacity;        /* the most it holds */
+	uint32_t esize;           /* bytes per element */
+	const void *zone;         /* the zone it lives in (struct hm_memzone) */
+	char pad0[HM_CACHE_LINE]; /* keeps the sides off the header's line and its neighbour */
+	struct hm__ring_side prod;
+	char pad1[HM_CACHE_LINE];
+	struct hm__ring_side cons;
+	char pad2[HM_CACHE_LINE];
+	/* the slots follow, cache-line aligned */
+};
+
+static inline void *hm__ring_slots(const struct hm_ring *r)
+{
+	return (void *)((const char *)r + sizeof(struct hm_ring));
+}
+
+/*
+ * Claim up to n slots on side `me` against the other side's tail: the old
+ * and new head in *from and *to, how many (0 if none, or fewer than n for a
+ * bulk call). enqueue: the room is capacity + other tail - head; dequeue:
+ * other tail - head.
+ */
+static inline unsigned hm__ring_claim(struct hm_ring *r, struct hm__ring_side *me,
+				      struct hm__ring_side *other, bool enqueue, unsigned n,
+				      bool all, uint32_t *from, uint32_t *to, unsigned *left)
+{
+	uint32_t head, room;
+	unsigned k;
+
+	/* A1: acquire, pairs with C1 (a competing claim's CAS): the other side's
+	 * tail that claim saw happens before our read of it below, so the room
+	 * we compute from a head that claim set is never negative. */
+	head = hm__load_acquire(&me->head);
+	for (;;) {
+		/* A2: acquire, pairs with R1 (the other side's release of its tail):
+		 * an enqueue then sees the slots the consumers are done reading, a
+		 * dequeue the objects the producers wrote. */
+		uint32_t other_tail = hm__load_acquire(&other->tail);
+
+		room = enqueue ? r->capacity + other_tail - head : other_tail - head;
+		k = n <= room ? n : all ? 0 : room;
+		if (k == 0) {
+			*left = room;
+			return 0;
+		}
+		*from = head;
+		*to = head + k;
+		if (me->single) {
+			/* Relaxed: no other thread of this side reads it but ours. */
+			hm__store_relaxed(&me->head, head + k);
+			break;
+		}
+		/* C1: acquire and release; on failure head is reloaded with acquire
+		 * (A1 again). The release pairs with A1 in the next claimer. */
+		if (hm__cas_acq_rel(&me->head, &head, head + k))
+			break;
+		hm__pause();
+	}
+	*left = room - k;
+	return k;
+}
+
+/* Publish slots [from, to) of side me once the claims before ours are published. */
+static inline void hm__ring_publish(struct hm__ring_side *me, uint32_t from, uint32_t to)
+{
+	/* Relaxed: the wait only orders us after earlier claimers' publishing,
+	 * whose release (R1) our own release below carries forward. */
+	if (!me->single)
+		while (hm__load_relaxed(&me->tail) != from)
+			hm__pause();
+	/* R1: release, pairs with A2 on the other side: our slot writes (enqueue)
+	 * or reads (dequeue) happen before the other side uses the slots. */
+	hm__store_release(&me->tail, to);
+}
+
+/* Copy n elements of esize bytes between the ring's slots from slot index idx and buf. */
+static inline void hm__ring_copy(struct hm_ring *r, uint32_t idx, void *buf, unsigned n,
+				 bool into_ring)
+{
+	uint32_t at = idx & r->mask, first = n <= r->size - at ? n : r->size - at;
+	char *slots = (char *)hm__ring_slots(r);
+	size_t es = r->esize;
+
+	if (es == sizeof(void *)) {
+		void **s = (void **)slots, **b = (void **)buf;
+		unsigned i;
+
+		if (into_ring) {
+			for (i = 0; i < first; i++)
+				s[at + i] = b[i];
+			for (; i < n; i++)
+				s[i - first] = b[i];
+		} else {
+			for (i = 0; i < first; i++)
+				b[i] = s[at + i];
+			for (; i < n; i++)
+				b[i] = s[i - first];
+		}
+		return;
+	}
+	if (into_ring) {
+		memcpy(slots + at * es, buf, first * es);
+		memcpy(slots, (char *)buf + first * es, (n - first) * es);
+	} else {
+		memcpy(buf, slots + at * es, first * es);
+		memcpy((char *)buf + first * es, slots, (n - first) * es);
+	}
+}
+
+static inline unsigned hm__ring_enqueue(struct hm_ring *r, const void *objs, unsigned n, bool all,
+					unsigned *free_space)
+{
+	uint32_t from = 0, to = 0;
+	unsigned left, k = hm__ring_claim(r, &r->prod, &r->cons, true, n, all, &from, &to, &left);
+
+	if (k) {
+		hm__ring_copy(r, from, (void *)objs, k, true);
+		hm__ring_publish(&r->prod, from, to);
+	}
+	if (free_space)
+		*free_space = left;
+	return k;
+}
+
+static inline unsigned hm__ring_dequeue(struct hm_ring *r, void *objs, unsigned n, bool all,
+					unsigned *available)
+{
+	uint32_t from = 0, to = 0;
+	unsigned left, k = hm__ring_claim(r, &r->cons, &r->prod, false, n, all, &from, &to, &left);
+
+	if (k) {
+		hm__ring_copy(r, from, objs, k, false);
+		hm__ring_publish(&r->cons, from, to);
+	}
+	if (available)
+		*available = left;
+	return k;
+}
+
+static inline unsigned hm_ring_enqueue_bulk(struct hm_ring *r, void *const *objs, unsigned n,
+					    unsigned *free_space)
+{
+	return hm__ring_enqueue(r, objs, n, true, free_space);
+}
+
+static inline unsigned hm_ring_enqueue_burst(struct hm_ring *r, void *const *objs, unsigned n,
+					     unsigned *free_space)
+{
+	return hm__ring_enqueue(r, objs, n, false, free_space);
+}
+
+static inline unsigned hm_ring_dequeue_bulk(struct hm_ring *r, void **objs, unsigned n,
+					    unsigned *available)
+{
+	return hm__ring_dequeue(r, objs, n, true, available);
+}
+
+static inline unsigned hm_ring_dequeue_burst(struct hm_ring *r, void **objs, unsigned n,
+					     unsigned *available)
+{
+	return hm__ring_dequeue(r, objs, n, false, available);
+}
+
+static inline int hm_ring_enqueue(struct hm_ring *r, void *obj)
+{
+	return hm__ring_enqueue(r, &obj, 1, true, NULL) ? 0 : -ENOBUFS;
+}
+
+static inline int hm_ring_dequeue(struct hm_ring *r, void **obj)
+{
+	return hm__ring_dequeue(r, obj, 1, true, NULL) ? 0 : -ENOENT;
+}
+
+static inline unsigned hm_ring_enqueue_bulk_elem(struct hm_ring *r, const void *objs,
+						 unsigned esize, unsigned n, unsigned *free_space)
+{
+	return esize == r->esize ? hm__ring_enqueue(r, objs, n, true, free_space) : 0;
+}
+
+static inline unsigned hm_ring_enqueue_burst_elem(struct hm_ring *r, const void *objs,
+						  unsigned esize, unsigned n, unsigned *free_space)
+{
+	return esize == r->esize ? hm__ring_enqueue(r, objs, n, false, free_space) : 0;
+}
+
+static inline unsigned hm_ring_dequeue_bulk_elem(struct hm_ring *r, void *objs, unsigned esize,
+						 unsigned n, unsigned *available)
+{
+	return esize == r->esize ? hm__ring_dequeue(r, objs, n, true, available) : 0;
+}
+
+static inline unsigned hm_ring_dequeue_burst_elem(struct hm_ring *r, void *objs, unsigned esize,
+						  unsigned n, unsigned *available)
+{
+	return esize == r->esize ? hm__ring_dequeue(r, objs, n, false, available) : 0;
+}
+
+/* Objects in the ring now (a snapshot: it may change as soon as it is read). */
+static inline unsigned hm_ring_count(const struct hm_ring *r)
+{
+	/* Relaxed: a snapshot; the count is clamped, as the two tails are read apart. */
+	uint32_t n = hm__load_relaxed(&r->prod.tail) - hm__load_relaxed(&r->cons.tail);
+
+	return n > r->capacity ? r->capacity : n;
+}
+
+static inline unsigned hm_ring_free_count(const struct hm_ring *r)
+{
+	return r->capacity - hm_ring_count(r);
+}
+
+static inline unsigned hm_ring_capacity(const struct hm_ring *r)
+{
+	return r->capacity;
+}
+
+static inline bool hm_ring_empty(const struct hm_ring *r)
+{
+	return hm_ring_count(r) == 0;
+}
+
+static inline bool hm_ring_full(const struct hm_ring *r)
+{
+	return hm_ring_count(r) == r->capacity;
+}
+
+static inline const char *hm_ring_name(const struct hm_ring *r)
+{
+	return r->name;
+}
+
+static inline unsigned hm_ring_esize(const struct hm_ring *r)
+{
+	return r->esize;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HUGEMEM_RING_H */
