@@ -15,6 +15,7 @@
 #define HUGEMEM_CORE_H
 
 #include <hugemem/common.h>
+#include <hugemem/atomic.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -110,6 +111,30 @@ HM_API int hm_thread_unregister(void);
 
 /* Number of thread slots taken in the whole instance. */
 HM_API unsigned hm_thread_count(void);
+
+/* ---- Fast path: implementation, not API. Fields may change. ---- */
+
+/* The calling thread's slot, and the instance (hm__instance_generation) it was taken in. */
+struct hm__thread_tls {
+	int slot; /* -1: none */
+	uint64_t generation;
+};
+extern HM_API __thread struct hm__thread_tls hm__thread_tls
+	__attribute__((tls_model("initial-exec")));
+/* Bumps at every hm_init of this process: a slot of an earlier instance is stale. */
+extern HM_API uint64_t hm__instance_generation;
+
+/* hm_thread_id() for the inline fast paths: a thread-local read when the slot is known. */
+static inline int hm__thread_slot(void)
+{
+	/* Relaxed: only this thread's hm_init or a thread that raced with it
+	 * (misuse) writes the generation. */
+	if (__builtin_expect(
+		    hm__thread_tls.generation == hm__load_relaxed(&hm__instance_generation), 1) &&
+	    hm__thread_tls.slot >= 0)
+		return hm__thread_tls.slot;
+	return hm_thread_id();
+}
 
 #ifdef __cplusplus
 }

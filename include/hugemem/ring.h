@@ -71,6 +71,19 @@ HM_API struct hm_ring *hm_ring_create(const char *name, unsigned count, int sock
 HM_API struct hm_ring *hm_ring_create_elem(const char *name, unsigned esize, unsigned count,
 					   int socket, unsigned flags);
 
+/*
+ * A ring in memory the caller provides (for instance inside another
+ * object): hm_ring_memsize() bytes for count elements of esize, cache-line
+ * aligned; then hm_ring_init() makes it a ring with the same rules as
+ * hm_ring_create(). Such a ring has no zone: lookup does not find it,
+ * walk does not list it and destroy refuses it; its memory is the caller's.
+ * memsize returns 0 for a bad count, esize or flags; init returns NULL with
+ * errno EINVAL (also for mem NULL or not cache-line aligned) or ENAMETOOLONG.
+ */
+HM_API size_t hm_ring_memsize(unsigned esize, unsigned count, unsigned flags);
+HM_API struct hm_ring *hm_ring_init(void *mem, const char *name, unsigned esize, unsigned count,
+				    unsigned flags);
+
 /* The ring named name, or NULL with errno ENOENT (none), EINVAL (bad name), ENXIO. */
 HM_API struct hm_ring *hm_ring_lookup(const char *name);
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 struct hm_process hm__proc = {.config_fd = -1, .lock_fd = -1};
+uint64_t hm__instance_generation; /* hm__proc.generation, for the inline fast paths */
 
 /* What a forked child inherited: dropped by its next hm_init or hm_cleanup. */
 static struct hm_process inherited;
@@ -618,6 +619,9 @@ int hm__mem_init(const struct hm_config *cfg)
 	p.generation = hm__proc.generation + 1;
 	if (rc == 0) {
 		hm__proc = p;
+		/* Relaxed: threads read it in hm__thread_slot(), and hm_init is not
+		 * called while other threads use the library. */
+		hm__store_relaxed(&hm__instance_generation, p.generation);
 		if (primary)
 			rc = preallocate(p.sh);
 		if (rc == 0)

@@ -20,8 +20,8 @@
 
 #define EXIT_HOOKS_MAX 8
 
-static _Thread_local int tls_slot = -1;
-static _Thread_local uint64_t tls_generation; /* the instance the slot belongs to */
+__thread struct hm__thread_tls hm__thread_tls
+	__attribute__((tls_model("initial-exec"))) = {.slot = -1};
 
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -72,9 +72,9 @@ static void on_thread_exit(void *value)
 	struct hm_shared *sh = hm__shared();
 
 	(void)value;
-	if (sh && tls_slot >= 0 && tls_generation == hm__proc.generation)
-		release_slot(sh, tls_slot);
-	tls_slot = -1;
+	if (sh && hm__thread_tls.slot >= 0 && hm__thread_tls.generation == hm__proc.generation)
+		release_slot(sh, hm__thread_tls.slot);
+	hm__thread_tls.slot = -1;
 }
 
 static void make_key(void)
@@ -139,8 +139,8 @@ int hm_thread_register(void)
 
 	if (!sh)
 		return -ENXIO;
-	if (tls_slot >= 0 && tls_generation == hm__proc.generation)
-		return tls_slot;
+	if (hm__thread_tls.slot >= 0 && hm__thread_tls.generation == hm__proc.generation)
+		return hm__thread_tls.slot;
 	pthread_once(&key_once, make_key);
 	/* Start the search at a spot that differs per thread, so threads that start
 	 * together do not all fight over slot 0. */
@@ -159,16 +159,17 @@ int hm_thread_register(void)
 		hm__err("all %u thread slots are taken (hm_config.max_threads)", sh->max_threads);
 		return -ENOSPC;
 	}
-	tls_slot = slot;
-	tls_generation = hm__proc.generation;
+	hm__thread_tls.slot = slot;
+	hm__thread_tls.generation = hm__proc.generation;
 	pthread_setspecific(exit_key, (void *)1);
 	return slot;
 }
 
 int hm_thread_id(void)
 {
-	if (HM_LIKELY(tls_slot >= 0 && tls_generation == hm__proc.generation && hm__proc.sh))
-		return tls_slot;
+	if (HM_LIKELY(hm__thread_tls.slot >= 0 &&
+		      hm__thread_tls.generation == hm__proc.generation && hm__proc.sh))
+		return hm__thread_tls.slot;
 	return hm_thread_register();
 }
 
@@ -178,10 +179,10 @@ int hm_thread_unregister(void)
 
 	if (!sh)
 		return -ENXIO;
-	if (tls_slot < 0 || tls_generation != hm__proc.generation)
+	if (hm__thread_tls.slot < 0 || hm__thread_tls.generation != hm__proc.generation)
 		return -ENOENT;
-	release_slot(sh, tls_slot);
-	tls_slot = -1;
+	release_slot(sh, hm__thread_tls.slot);
+	hm__thread_tls.slot = -1;
 	pthread_setspecific(exit_key, NULL);
 	return 0;
 }
@@ -200,11 +201,11 @@ void hm__threads_release_process(void)
 
 	if (!sh)
 		return;
-	if (tls_slot >= 0 && tls_generation == hm__proc.generation) {
-		release_slot(sh, tls_slot);
+	if (hm__thread_tls.slot >= 0 && hm__thread_tls.generation == hm__proc.generation) {
+		release_slot(sh, hm__thread_tls.slot);
 		pthread_setspecific(exit_key, NULL);
 	}
-	tls_slot = -1;
+	hm__thread_tls.slot = -1;
 	/* Threads still running past hm_cleanup lose their slots too; their
 	 * thread-locals are stale by generation and re-register at the next init. */
 	for (unsigned i = 0; i < sh->max_threads; i++) {

@@ -62,21 +62,72 @@ static bool sizing(unsigned count, unsigned flags, uint32_t *size, uint32_t *cap
 	return true;
 }
 
+/* Whether esize, count and flags make a ring; its slots and capacity if so. */
+static bool valid(unsigned esize, unsigned count, unsigned flags, uint32_t *size,
+		  uint32_t *capacity)
+{
+	return !(flags & ~KNOWN_FLAGS) && esize != 0 && esize % 4 == 0 && esize <= ESIZE_MAX &&
+	       sizing(count, flags, size, capacity);
+}
+
+/* Make mem a ring of the given shape (validated), unpublished until its magic is set. */
+static struct hm_ring *format(void *mem, const char *name, unsigned esize, uint32_t size,
+			      uint32_t capacity, unsigned flags, const void *zone)
+{
+	struct hm_ring *r = mem;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->name, name, strlen(name) + 1);
+	r->flags = flags;
+	r->size = size;
+	r->mask = size - 1;
+	r->capacity = capacity;
+	r->esize = esize;
+	r->zone = zone;
+	r->prod.single = (flags & HM_RING_SP_ENQ) != 0;
+	r->cons.single = (flags & HM_RING_SC_DEQ) != 0;
+	/* Release: pairs with the acquire in is_ring(), so whoever sees the magic
+	 * sees the ring whole (the zone is published under the zone table's lock). */
+	hm__store_release(&r->magic, HM__RING_MAGIC);
+	return r;
+}
+
+size_t hm_ring_memsize(unsigned esize, unsigned count, unsigned flags)
+{
+	uint32_t size, capacity;
+
+	if (!valid(esize, count, flags, &size, &capacity))
+		return 0;
+	return sizeof(struct hm_ring) + (size_t)size * esize;
+}
+
+struct hm_ring *hm_ring_init(void *mem, const char *name, unsigned esize, unsigned count,
+			     unsigned flags)
+{
+	char zname[HM_NAME_MAX];
+	uint32_t size, capacity;
+	int rc;
+
+	if ((rc = zone_name(zname, name)) != 0)
+		return hm__null_errno(rc);
+	if (!mem || (uintptr_t)mem % HM_CACHE_LINE || !valid(esize, count, flags, &size, &capacity))
+		return hm__null_errno(EINVAL);
+	return format(mem, name, esize, size, capacity, flags, NULL);
+}
+
 struct hm_ring *hm_ring_create_elem(const char *name, unsigned esize, unsigned count, int socket,
 				    unsigned flags)
 {
 	char zname[HM_NAME_MAX];
 	const struct hm_memzone *mz;
 	uint32_t size, capacity;
-	struct hm_ring *r;
 	int rc;
 
 	if (!hm__shared())
 		return hm__null_errno(ENXIO);
 	if ((rc = zone_name(zname, name)) != 0)
 		return hm__null_errno(rc);
-	if ((flags & ~KNOWN_FLAGS) || esize == 0 || esize % 4 || esize > ESIZE_MAX ||
-	    !sizing(count, flags, &size, &capacity)) {
+	if (!valid(esize, count, flags, &size, &capacity)) {
 		hm__debug("ring %s: bad count %u, element size %u or flags %#x", name, count, esize,
 			  flags);
 		return hm__null_errno(EINVAL);
@@ -87,21 +138,7 @@ struct hm_ring *hm_ring_create_elem(const char *name, unsigned esize, unsigned c
 				HM_CACHE_LINE, 0);
 	if (!mz)
 		return NULL; /* errno from the zone: EEXIST, ENOMEM */
-	r = mz->addr;
-	memset(r, 0, sizeof(*r));
-	memcpy(r->name, name, strlen(name) + 1);
-	r->flags = flags;
-	r->size = size;
-	r->mask = size - 1;
-	r->capacity = capacity;
-	r->esize = esize;
-	r->zone = mz;
-	r->prod.single = (flags & HM_RING_SP_ENQ) != 0;
-	r->cons.single = (flags & HM_RING_SC_DEQ) != 0;
-	/* Release: pairs with the acquire in is_ring(), so whoever sees the magic
-	 * sees the ring whole (the zone is published under the zone table's lock). */
-	hm__store_release(&r->magic, HM__RING_MAGIC);
-	return r;
+	return format(mz->addr, name, esize, size, capacity, flags, mz);
 }
 
 struct hm_ring *hm_ring_create(const char *name, unsigned count, int socket, unsigned flags)
@@ -151,7 +188,13 @@ int hm_ring_destroy(struct hm_ring *r)
 		return -EINVAL;
 	}
 	mz = r->zone;
-	if (!mz || mz->addr != r) {
+	if (!mz) {
+		hm__err("hm_ring_destroy(%p): ring %s was made by hm_ring_init: its memory is its "
+			"maker's",
+			(void *)r, r->name);
+		return -EINVAL;
+	}
+	if (mz->addr != r) {
 		hm__err("hm_ring_destroy(%p): its header is damaged", (void *)r);
 		return -EINVAL;
 	}
@@ -162,7 +205,8 @@ int hm_ring_destroy(struct hm_ring *r)
 
 void hm_ring_reset(struct hm_ring *r)
 {
-	if (!is_ring(r))
+	/* The magic alone: a ring of hm_ring_init may lie in any memory. */
+	if (!r || hm__load_acquire(&r->magic) != HM__RING_MAGIC)
 		return;
 	/* Relaxed: nobody may use the ring meanwhile (see hugemem/ring.h). */
 	hm__store_relaxed(&r->prod.head, 0);
@@ -194,7 +238,7 @@ void hm_ring_walk(hm_ring_walk_cb *cb, void *arg)
 
 void hm_ring_dump(FILE *f, const struct hm_ring *r)
 {
-	if (!is_ring(r)) {
+	if (!r || hm__load_acquire(&r->magic) != HM__RING_MAGIC) {
 		fprintf(f, "ring %p: not a ring\n", (const void *)r);
 		return;
 	}
