@@ -9,5 +9,6 @@
 #include <hugemem/memzone.h>
 #include <hugemem/malloc.h>
 #include <hugemem/ring.h>
+#include <hugemem/mempool.h>
 
 #endif /* HUGEMEM_H */

@@ -7,6 +7,8 @@
 #include "internal.h"
 #include "mem/mem.h"
 #include "heap/heap.h"
+#include "cache/cache.h"
+#include "mempool/pool.h"
 
 #include <limits.h>
 
@@ -33,8 +35,14 @@ int hm_init(const struct hm_config *cfg)
 		rc = hm__memzone_setup(hm__shared());
 	if (rc == 0 && hm__proc.proc_type == HM_PROC_PRIMARY)
 		rc = hm__malloc_setup(hm__shared());
+	if (rc == 0 && hm__proc.proc_type == HM_PROC_PRIMARY)
+		rc = hm__cache_setup(hm__shared());
 	if (rc == 0)
 		rc = hm__malloc_attach();
+	if (rc == 0)
+		rc = hm__cache_attach();
+	if (rc == 0)
+		rc = hm__mempool_attach();
 	if (rc) {
 		hm__mem_cleanup();
 		return rc;

@@ -22,6 +22,9 @@
 #define hm__store_release(p, v)     __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define hm__fetch_add_relaxed(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 
+/* Add v to a counter that only the calling thread writes (others may read it). */
+#define hm__bump(p, v) hm__store_relaxed((p), hm__load_relaxed(p) + (v))
+
 /* Compare-and-swap: on failure *expect is updated with what was there. */
 #define hm__cas_relaxed(p, expect, desired) \
 	__atomic_compare_exchange_n((p), (expect), (desired), 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)

@@ -141,6 +141,7 @@ enum hm_block_kind {
 	HM_BLOCK_MALLOC = 1, /* hm_malloc and friends */
 	HM_BLOCK_ZONE = 2,   /* a memzone */
 	HM_BLOCK_CACHED = 3, /* free for its user, held by a thread cache (tcache.c) */
+	HM_BLOCK_POOL = 4,   /* memory of a pool of the layers above (mempool objects) */
 };
 
 /*

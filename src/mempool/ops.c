@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c - the slow paths of mempool get and put (the fast paths, a hit in
+ * the calling thread's cache, are inline in hugemem/mempool.h), the two
+ * backends, the per-object checks of checked pools, and the caches.
+ *
+ * A get that its cache cannot serve refills the cache from the backend with
+ * size + n - len objects in one bulk move and takes n of them; if the
+ * backend has not that many, it tries to take n straight from the backend
+ * (all or nothing: -ENOENT). A put that would pass the cache's flush
+ * threshold first gives the whole cache to the backend, then keeps the n
+ * objects (DPDK's policy). Requests larger than the cache go straight to the
+ * backend.
+ *
+ * Checked pools (and every pool in a debug build) take this path for every
+ * get and put: each object put must be one of the pool's (by address, before
+ * its header is read), and its header's cookie must say it is out; it is
+ * turned "in" with a compare-and-swap, so of two puts of one object one is
+ * refused. Refused objects are logged and counted and never reach the pool.
+ */
+#include "mempool/pool.h"
+
+#include <string.h>
+
+#define BATCH 64 /* objects checked at a time */
+
+/* ---- backends ---- */
+
+unsigned hm__pool_backend_put(struct pool *p, void *const *objs, unsigned n)
+{
+	unsigned done;
+
+	if (n == 0)
+		return 0;
+	if (p->backend == BACKEND_RING) {
+		done = hm_ring_enqueue_bulk(p->ring, objs, n, NULL);
+	} else {
+		struct pool_stack *s = p->stack;
+
+		hm__spin_lock(&s->lock);
+		done = s->len + n <= s->cap ? n : 0;
+		if (done) {
+			memcpy(&s->objs[s->len], objs, n * sizeof(void *));
+			s->len += n;
+		}
+		hm__spin_unlock(&s->lock);
+	}
+	if (done != n) {
+		/* More objects than the pool has: some were put twice, or are not its. */
+		atomic_fetch_add(&p->overflows, n);
+		hm__err("mempool %s: the backend has no room for %u objects: objects were put "
+			"twice or are not the pool's (they are dropped)",
+			p->pub.name, n);
+	}
+	return done;
+}
+
+unsigned hm__pool_backend_get(struct pool *p, void **objs, unsigned n)
+{
+	unsigned done;
+
+	if (n == 0)
+		return 0;
+	if (p->backend == BACKEND_RING)
+		return hm_ring_dequeue_bulk(p->ring, objs, n, NULL);
+	struct pool_stack *s = p->stack;
+
+	hm__spin_lock(&s->lock);
+	done = n <= s->len ? n : 0;
+	if (done) {
+		s->len -= n;
+		/* The last put, first out. */
+		for (unsigned i = 0; i < n; i++)
+			objs[i] = s->objs[s->len + n - 1 - i];
+	}
+	hm__spin_unlock(&s->lock);
+	return done;
+}
+
+unsigned hm__pool_backend_count(const struct pool *p)
+{
+	if (p->backend == BACKEND_RING)
+		return hm_ring_count(p->ring);
+	/* Relaxed: a snapshot. */
+	return atomic_load_explicit((_Atomic uint32_t *)&p->stack->len, memory_order_relaxed);
+}
+
+/* ---- caches ---- */
+
+struct hm_mempool_cache *hm__pool_cache_new(unsigned size, int socket)
+{
+	/* Room for a refill of size + n (n <= size) objects, and for the flush threshold. */
+	unsigned capacity = size ? 2 * size : 0;
+	struct hm_mempool_cache *c;
+
+	c = hm_zmalloc_socket("mempool cache",
+			      sizeof(*c) + (size_t)(capacity ? capacity : 1) * sizeof(void *), 0,
+			      socket);
+	if (!c && socket != HM_SOCKET_ANY)
+		c = hm_zmalloc("mempool cache",
+			       sizeof(*c) + (size_t)(capacity ? capacity : 1) * sizeof(void *), 0);
+	if (!c)
+		return NULL;
+	c->size = size;
+	c->flushthresh = size * 3 / 2;
+	c->capacity = capacity;
+	return c;
+}
+
+/* The calling thread's cache of p, made on its first use; NULL without a slot or memory. */
+static struct hm_mempool_cache *local_cache(struct pool *p)
+{
+	int slot = hm__thread_slot();
+	struct hm_mempool_cache *c;
+
+	if (slot < 0 || (unsigned)slot >= p->pub.n_slots)
+		return NULL;
+	c = hm__load_acquire(&p->pub.local[slot]);
+	if (c)
+		return c;
+	c = hm__pool_cache_new(p->pub.cache_size, p->socket);
+	if (!c) {
+		hm__warn("mempool %s: no memory for the cache of thread slot %d: it goes without",
+			 p->pub.name, slot);
+		return NULL;
+	}
+	/* Release: pairs with the acquires of the fast path, the exit flush and the
+	 * counts: whoever sees the pointer sees the cache made. */
+	hm__store_release(&p->pub.local[slot], c);
+	return c;
+}
+
+void hm__pool_flush_cache(void *owner, void *cache)
+{
+	struct pool *p = owner;
+	struct hm_mempool_cache *c = cache;
+	uint32_t len = hm__load_relaxed(&c->len);
+
+	if (len) {
+		hm__pool_backend_put(p, c->objs, len);
+		hm__store_relaxed(&c->len, 0);
+	}
+}
+
+struct hm_mempool_cache *hm_mempool_cache_create(unsigned size, int socket)
+{
+	if (size > HM_MEMPOOL_CACHE_MAX || (socket != HM_SOCKET_ANY && !hm_socket_valid(socket)))
+		return hm__null_errno(EINVAL);
+	if (!hm__shared())
+		return hm__null_errno(ENXIO);
+	return hm__pool_cache_new(size, socket);
+}
+
+void hm_mempool_cache_flush(struct hm_mempool_cache *cache, struct hm_mempool *mp)
+{
+	if (!cache || !hm__pool_valid(mp))
+		return;
+	hm__pool_flush_cache(pool_of(mp), cache);
+}
+
+void hm_mempool_cache_free(struct hm_mempool_cache *cache)
+{
+	hm_free(cache);
+}
+
+/* ---- checks (checked pools) ---- */
+
+bool hm__pool_owns(const struct pool *p, const void *obj)
+{
+	const char *o = obj;
+
+	for (unsigned i = 0; i < p->n_chunks; i++) {
+		const struct pool_chunk *c = &p->chunks[i];
+		size_t off;
+
+		if (o < c->objs)
+			continue;
+		off = (size_t)(o - c->objs);
+		if (off / p->stride < c->count && off % p->stride == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Mark n objects handed out (checked pools); they were all in. */
+static void mark_out(struct pool *p, void **objs, unsigned n)
+{
+	int slot = hm__thread_slot();
+
+	for (unsigned i = 0; i < n; i++) {
+		struct hm_mempool_objhdr *h = hdr_of(objs[i]);
+
+		if (p->track)
+			hm_track_undefined(objs[i], p->pub.elt_size);
+		if (p->checked) {
+			atomic_store_explicit((_Atomic uint64_t *)&h->cookie, POOL_COOKIE_OUT,
+					      memory_order_relaxed);
+			h->owner = slot >= 0 ? (uint32_t)slot + 1 : 0;
+		}
+	}
+}
+
+/*
+ * Check objs[0..n) for a put to p, into ok[] (at most n); the refused are
+ * logged and counted. Returns how many passed.
+ */
+static unsigned admit(struct pool *p, void *const *objs, unsigned n, void **ok,
+		      struct hm_mempool_cache *c)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		char *obj = objs[i];
+		const char *why = NULL;
+
+		if (p->checked) {
+			uint64_t expect = POOL_COOKIE_OUT;
+
+			if (!obj)
+				why = "NULL";
+			else if (!hm__pool_owns(p, obj))
+				why = "not one of its objects (another pool's, or none)";
+			else if (!atomic_compare_exchange_strong_explicit(
+					 (_Atomic uint64_t *)&hdr_of(obj)->cookie, &expect,
+					 POOL_COOKIE_IN, memory_order_relaxed,
+					 memory_order_relaxed))
+				why = expect == POOL_COOKIE_IN
+					      ? "already in the pool (a double put)"
+					      : "its header is damaged";
+			if (!why && p->trailer_size) {
+				uint64_t e;
+
+				memcpy(&e, obj + p->pub.elt_size, sizeof(e));
+				if (e != POOL_END_COOKIE) {
+					/* Reported; the object is taken back all the same. */
+					hm__err("mempool %s: put of %p: the bytes after its %u are "
+						"overwritten (an overrun)",
+						p->pub.name, (void *)obj, p->pub.elt_size);
+					memcpy(obj + p->pub.elt_size, &(uint64_t){POOL_END_COOKIE},
+					       sizeof(uint64_t));
+				}
+			}
+		}
+		if (why) {
+			hm__err("mempool %s: put of %p refused: %s", p->pub.name, (void *)obj, why);
+			if (c)
+				hm__bump(&c->counts.refused_puts, 1);
+			else
+				atomic_fetch_add(&p->refused, 1);
+			continue;
+		}
+		if (p->track)
+			hm_track_noaccess(obj, p->pub.elt_size);
+		ok[k++] = obj;
+	}
+	return k;
+}
+
+/* ---- the slow paths ---- */
+
+/* A get through cache c (may be NULL): 0 and n objects, or -ENOENT and none. */
+static int get_objs(struct pool *p, void **objs, unsigned n, struct hm_mempool_cache *c)
+{
+	uint32_t len;
+
+	if (c && c->size && n <= c->size) {
+		len = hm__load_relaxed(&c->len);
+		if (n > len) {
+			unsigned want = c->size + n - len;
+
+			if (hm__pool_backend_get(p, &c->objs[len], want) == want)
+				len += want;
+		}
+		if (n <= len) {
+			for (unsigned i = 0; i < n; i++)
+				objs[i] = c->objs[--len];
+			hm__store_relaxed(&c->len, len);
+			return 0;
+		}
+	}
+	return hm__pool_backend_get(p, objs, n) == n ? 0 : -ENOENT;
+}
+
+int hm__mempool_get_slow(struct hm_mempool *mp, void **objs, unsigned n, struct hm_mempool_cache *c,
+			 bool own)
+{
+	struct pool *p = pool_of(mp);
+	bool hit;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (own && !c)
+		c = local_cache(p);
+	hit = c && n <= hm__load_relaxed(&c->len);
+	rc = get_objs(p, objs, n, c);
+	if (c) {
+		if (rc == 0) {
+			hm__bump(&c->counts.get_calls, 1);
+			hm__bump(&c->counts.get_objs, n);
+			hm__bump(hit ? &c->counts.cache_hits : &c->counts.cache_misses, 1);
+		} else {
+			hm__bump(&c->counts.get_fail_calls, 1);
+			hm__bump(&c->counts.get_fail_objs, n);
+		}
+	}
+	if (rc == 0 && (p->checked || p->track))
+		mark_out(p, objs, n);
+	return rc;
+}
+
+/* A put of objects that passed the checks, through cache c (may be NULL). */
+static void put_objs(struct pool *p, void *const *objs, unsigned n, struct hm_mempool_cache *c)
+{
+	if (c && c->size && n <= c->size) {
+		uint32_t len = hm__load_relaxed(&c->len);
+
+		if (len + n > c->flushthresh) {
+			hm__pool_backend_put(p, c->objs, len);
+			len = 0;
+		}
+		memcpy(&c->objs[len], objs, n * sizeof(void *));
+		hm__store_relaxed(&c->len, len + n);
+		return;
+	}
+	hm__pool_backend_put(p, objs, n);
+}
+
+void hm__mempool_put_slow(struct hm_mempool *mp, void *const *objs, unsigned n,
+			  struct hm_mempool_cache *c, bool own)
+{
+	struct pool *p = pool_of(mp);
+
+	if (n == 0)
+		return;
+	if (own && !c)
+		c = local_cache(p);
+	if (c) {
+		hm__bump(&c->counts.put_calls, 1);
+		hm__bump(&c->counts.put_objs, n);
+	}
+	if (!p->checked && !p->track) {
+		put_objs(p, objs, n, c);
+		return;
+	}
+	for (unsigned done = 0; done < n;) {
+		void *ok[BATCH];
+		unsigned k = n - done < BATCH ? n - done : BATCH;
+		unsigned passed = admit(p, objs + done, k, ok, c);
+
+		put_objs(p, ok, passed, c);
+		done += k;
+	}
+}
