@@ -3,7 +3,7 @@
 #
 #   make / make all   build the debug preset
 #   make test         build debug, run the whole suite (ctest)
-#   make demo         build release, run examples/demo
+#   make demo         build release, run examples/pipeline
 #   make asan         build and test the asan preset (ASan + UBSan)
 #   make tsan         build and test the tsan preset
 #   make valgrind     build the valgrind preset, run unit and mt tests under valgrind
@@ -18,7 +18,7 @@
 JOBS       ?= 2
 PREFIX     ?= /usr/local
 BENCH_ARGS ?=
-DEMO       ?= demo
+DEMO       ?= pipeline
 CMAKE      ?= cmake
 CTEST      ?= ctest
 CLANG_FORMAT ?= clang-format

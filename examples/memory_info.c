@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * demo.c - `make demo`: start hugemem with defaults, show what memory the
+ * memory_info.c - start hugemem with defaults, show what memory the
  * process got, and reserve, look up, use and free a few named zones.
  * Exits 0 only if every step did what it should.
  */
