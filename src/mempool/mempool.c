@@ -96,7 +96,7 @@ struct hm_mempool *hm_mempool_create_empty(const char *name, unsigned n, size_t 
 	struct hm_shared *sh = hm__shared();
 	char zname[HM_NAME_MAX];
 	const struct hm_memzone *mz;
-	size_t slots_off, priv_off, backend_off, total;
+	size_t slots_off, priv_off, backend_off, total, ring_size, stack_size;
 	unsigned backend = flags & HM_MEMPOOL_F_STACK ? BACKEND_STACK : BACKEND_RING;
 	struct pool *p;
 	int rc;
@@ -117,7 +117,10 @@ struct hm_mempool *hm_mempool_create_empty(const char *name, unsigned n, size_t 
 	slots_off = hm__align_up(sizeof(struct pool), HM_CACHE_LINE);
 	priv_off = hm__align_up(slots_off + sh->max_threads * sizeof(void *), HM_CACHE_LINE);
 	backend_off = hm__align_up(priv_off + priv_size, HM_CACHE_LINE);
-	total = backend_off + backend_size(backend, n, ring_flags_of(flags));
+	/* Room for either backend: hm_mempool_set_ops_byname may switch an empty pool. */
+	ring_size = backend_size(BACKEND_RING, n, ring_flags_of(flags));
+	stack_size = backend_size(BACKEND_STACK, n, 0);
+	total = backend_off + (ring_size > stack_size ? ring_size : stack_size);
 	mz = hm_memzone_reserve(zname, total, socket, 0, HM_CACHE_LINE, 0);
 	if (!mz)
 		return NULL; /* EEXIST, ENOMEM */
