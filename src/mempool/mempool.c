@@ -338,16 +338,29 @@ int hm_mempool_populate_default(struct hm_mempool *mp)
 		/* All or nothing: take back what this call added. */
 		hm__err("mempool %s: memory for %u of its %u objects only", mp->name, p->populated,
 			mp->size);
+		/*
+		 * The backend holds them all (the pool is not used meanwhile), behind
+		 * those added before this call in a ring, on top of them in a stack:
+		 * take objects out until every one of this call's is dropped, and put
+		 * the earlier ones back (to the ring's tail, behind the new ones).
+		 */
+		for (unsigned left = p->populated - before; left;) {
+			void *batch[64];
+			unsigned k = left < 64 ? left : 64, keep = 0;
+
+			if (hm__pool_backend_get(p, batch, k) != k)
+				break;
+			for (unsigned i = 0; i < k; i++) {
+				if (hdr_of(batch[i])->idx >= before)
+					left--;
+				else
+					batch[keep++] = batch[i];
+			}
+			hm__pool_backend_put(p, batch, keep);
+		}
 		while (p->n_chunks && p->chunks[p->n_chunks - 1].first >= before) {
 			struct pool_chunk *c = &p->chunks[--p->n_chunks];
-			void *drop[64];
 
-			/* The backend holds them all (the pool is not in use yet). */
-			for (unsigned left = c->count; left;) {
-				unsigned k = left < 64 ? left : 64;
-				hm__pool_backend_get(p, drop, k);
-				left -= k;
-			}
 			p->populated -= c->count;
 			if (c->owned)
 				chunk_free(c->addr);
