@@ -436,9 +436,16 @@ static int destroy(struct hm_mempool *mp, bool force)
 	for (unsigned s = 0; s < mp->n_slots; s++)
 		if (mp->local[s])
 			hm_free(mp->local[s]);
-	for (unsigned i = 0; i < p->n_chunks; i++)
-		if (p->chunks[i].owned)
+	for (unsigned i = 0; i < p->n_chunks; i++) {
+		if (p->chunks[i].owned) {
 			chunk_free(p->chunks[i].addr);
+		} else if (p->track) {
+			/* The caller's memory is the caller's again: its free objects are
+			 * no longer poisoned for the checkers. */
+			hm_track_undefined(p->chunks[i].addr, p->chunks[i].len);
+			hm_track_defined(p->chunks[i].addr, p->chunks[i].len);
+		}
+	}
 	return hm_memzone_free(p->zone);
 }
 
