@@ -500,9 +500,12 @@ unsigned hm_mempool_obj_iter(struct hm_mempool *mp, hm_mempool_obj_cb *cb, void 
 		for (unsigned k = 0; k < c->count; k++, n++) {
 			char *obj = c->objs + (size_t)k * p->stride;
 
-			/* A free object may be poisoned for the checkers: the callback may touch it. */
-			if (p->track)
+			/* A free object may be poisoned for the checkers: the callback may touch
+			 * it, and read what the pool kept in it. */
+			if (p->track) {
 				hm_track_undefined(obj, mp->elt_size);
+				hm_track_defined(obj, mp->elt_size);
+			}
 			cb(mp, arg, obj, c->first + k);
 			if (p->track && hdr_of(obj)->cookie != POOL_COOKIE_OUT)
 				hm_track_noaccess(obj, mp->elt_size);

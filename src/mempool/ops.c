@@ -191,8 +191,12 @@ static void mark_out(struct pool *p, void **objs, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		struct hm_mempool_objhdr *h = hdr_of(objs[i]);
 
-		if (p->track)
+		/* Open to the checkers again. Its contents are as the pool kept them (what
+		 * obj_init wrote, say): defined, not undefined as new memory would be. */
+		if (p->track) {
 			hm_track_undefined(objs[i], p->pub.elt_size);
+			hm_track_defined(objs[i], p->pub.elt_size);
+		}
 		if (p->checked) {
 			atomic_store_explicit((_Atomic uint64_t *)&h->cookie, POOL_COOKIE_OUT,
 					      memory_order_relaxed);
