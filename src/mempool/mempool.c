@@ -507,7 +507,9 @@ unsigned hm_mempool_obj_iter(struct hm_mempool *mp, hm_mempool_obj_cb *cb, void 
 				hm_track_defined(obj, mp->elt_size);
 			}
 			cb(mp, arg, obj, c->first + k);
-			if (p->track && hdr_of(obj)->cookie != POOL_COOKIE_OUT)
+			/* Poisoned again if known to be free: only checked pools keep the
+			 * cookie (in an unchecked one the object may be out, its user's). */
+			if (p->track && hdr_of(obj)->cookie == POOL_COOKIE_IN)
 				hm_track_noaccess(obj, mp->elt_size);
 		}
 	}
