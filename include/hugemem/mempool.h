@@ -117,9 +117,10 @@ HM_API int hm_mempool_populate_default(struct hm_mempool *mp);
  * Add the objects that fit in [addr, addr + len), memory of the caller's
  * (hugemem memory, a zone's, or any other; it must outlive the pool and is
  * not freed by destroy). IOVAs come from hm_virt2iova (HM_BAD_IOVA outside
- * hugemem memory). Returns the number of objects added (up to what the pool
- * still lacks), or -EINVAL (addr NULL, no room for one object, not a pool),
- * -ENOSPC (the pool is full already).
+ * hugemem memory). A pool's objects lie in at most 64 chunks, whichever call
+ * added them. Returns the number of objects added (up to what the pool still
+ * lacks), or -EINVAL (addr NULL, no room for one object, 64 chunks already,
+ * not a pool), -ENOSPC (the pool is full already).
  */
 HM_API int hm_mempool_populate(struct hm_mempool *mp, void *addr, size_t len);
 
