@@ -182,6 +182,8 @@ HM_API void hm_mempool_walk(hm_mempool_walk_cb *cb, void *arg);
  * Check the pool: the caches' lengths, the count of free objects, and (in
  * checked pools and debug builds) every object's header and end cookie.
  * 0, or -EFAULT with a log line for each problem found, -EINVAL (not a pool).
+ * Thread safety: while no other thread or process gets or puts objects of
+ * the pool (the objects marked free are compared with the count of free ones).
  */
 HM_API int hm_mempool_audit(struct hm_mempool *mp);
 
