@@ -76,8 +76,9 @@ typedef void hm_mempool_mem_cb(struct hm_mempool *mp, void *arg, void *addr, uin
  *
  * Thread safety: any thread of any attached process.
  * Returns: the pool, or NULL with errno set to
- *   EINVAL        n is 0 or above HM_MEMPOOL_N_MAX, elt_size is 0, cache_size is above
- *                 HM_MEMPOOL_CACHE_MAX or above n, unknown flags, name NULL or empty
+ *   EINVAL        n is 0 or above HM_MEMPOOL_N_MAX, elt_size is 0 or 2 GiB or more,
+ *                 priv_size is 4 GiB or more, cache_size is above HM_MEMPOOL_CACHE_MAX
+ *                 or above n, unknown flags, name NULL or empty
  *   ENAMETOOLONG  name is HM_MEMPOOL_NAME_MAX bytes or longer
  *   EEXIST        a pool with this name exists
  *   ENODEV        socket is not a node of the instance
