@@ -76,8 +76,9 @@ typedef void hm_mempool_mem_cb(struct hm_mempool *mp, void *arg, void *addr, uin
  *
  * Thread safety: any thread of any attached process.
  * Returns: the pool, or NULL with errno set to
- *   EINVAL        n is 0 or above HM_MEMPOOL_N_MAX, elt_size is 0, cache_size is above
- *                 HM_MEMPOOL_CACHE_MAX or above n, unknown flags, name NULL or empty
+ *   EINVAL        n is 0 or above HM_MEMPOOL_N_MAX, elt_size is 0 or 2 GiB or more,
+ *                 priv_size is 4 GiB or more, cache_size is above HM_MEMPOOL_CACHE_MAX
+ *                 or above n, unknown flags, name NULL or empty
  *   ENAMETOOLONG  name is HM_MEMPOOL_NAME_MAX bytes or longer
  *   EEXIST        a pool with this name exists
  *   ENODEV        socket is not a node of the instance
@@ -117,9 +118,10 @@ HM_API int hm_mempool_populate_default(struct hm_mempool *mp);
  * Add the objects that fit in [addr, addr + len), memory of the caller's
  * (hugemem memory, a zone's, or any other; it must outlive the pool and is
  * not freed by destroy). IOVAs come from hm_virt2iova (HM_BAD_IOVA outside
- * hugemem memory). Returns the number of objects added (up to what the pool
- * still lacks), or -EINVAL (addr NULL, no room for one object, not a pool),
- * -ENOSPC (the pool is full already).
+ * hugemem memory). A pool's objects lie in at most 64 chunks, whichever call
+ * added them. Returns the number of objects added (up to what the pool still
+ * lacks), or -EINVAL (addr NULL, no room for one object, 64 chunks already,
+ * not a pool), -ENOSPC (the pool is full already).
  */
 HM_API int hm_mempool_populate(struct hm_mempool *mp, void *addr, size_t len);
 
@@ -181,6 +183,8 @@ HM_API void hm_mempool_walk(hm_mempool_walk_cb *cb, void *arg);
  * Check the pool: the caches' lengths, the count of free objects, and (in
  * checked pools and debug builds) every object's header and end cookie.
  * 0, or -EFAULT with a log line for each problem found, -EINVAL (not a pool).
+ * Thread safety: while no other thread or process gets or puts objects of
+ * the pool (the objects marked free are compared with the count of free ones).
  */
 HM_API int hm_mempool_audit(struct hm_mempool *mp);
 

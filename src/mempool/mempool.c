@@ -96,7 +96,7 @@ struct hm_mempool *hm_mempool_create_empty(const char *name, unsigned n, size_t 
 	struct hm_shared *sh = hm__shared();
 	char zname[HM_NAME_MAX];
 	const struct hm_memzone *mz;
-	size_t slots_off, priv_off, backend_off, total;
+	size_t slots_off, priv_off, backend_off, total, ring_size, stack_size;
 	unsigned backend = flags & HM_MEMPOOL_F_STACK ? BACKEND_STACK : BACKEND_RING;
 	struct pool *p;
 	int rc;
@@ -117,7 +117,10 @@ struct hm_mempool *hm_mempool_create_empty(const char *name, unsigned n, size_t 
 	slots_off = hm__align_up(sizeof(struct pool), HM_CACHE_LINE);
 	priv_off = hm__align_up(slots_off + sh->max_threads * sizeof(void *), HM_CACHE_LINE);
 	backend_off = hm__align_up(priv_off + priv_size, HM_CACHE_LINE);
-	total = backend_off + backend_size(backend, n, ring_flags_of(flags));
+	/* Room for either backend: hm_mempool_set_ops_byname may switch an empty pool. */
+	ring_size = backend_size(BACKEND_RING, n, ring_flags_of(flags));
+	stack_size = backend_size(BACKEND_STACK, n, 0);
+	total = backend_off + (ring_size > stack_size ? ring_size : stack_size);
 	mz = hm_memzone_reserve(zname, total, socket, 0, HM_CACHE_LINE, 0);
 	if (!mz)
 		return NULL; /* EEXIST, ENOMEM */
@@ -335,16 +338,29 @@ int hm_mempool_populate_default(struct hm_mempool *mp)
 		/* All or nothing: take back what this call added. */
 		hm__err("mempool %s: memory for %u of its %u objects only", mp->name, p->populated,
 			mp->size);
+		/*
+		 * The backend holds them all (the pool is not used meanwhile), behind
+		 * those added before this call in a ring, on top of them in a stack:
+		 * take objects out until every one of this call's is dropped, and put
+		 * the earlier ones back (to the ring's tail, behind the new ones).
+		 */
+		for (unsigned left = p->populated - before; left;) {
+			void *batch[64];
+			unsigned k = left < 64 ? left : 64, keep = 0;
+
+			if (hm__pool_backend_get(p, batch, k) != k)
+				break;
+			for (unsigned i = 0; i < k; i++) {
+				if (hdr_of(batch[i])->idx >= before)
+					left--;
+				else
+					batch[keep++] = batch[i];
+			}
+			hm__pool_backend_put(p, batch, keep);
+		}
 		while (p->n_chunks && p->chunks[p->n_chunks - 1].first >= before) {
 			struct pool_chunk *c = &p->chunks[--p->n_chunks];
-			void *drop[64];
 
-			/* The backend holds them all (the pool is not in use yet). */
-			for (unsigned left = c->count; left;) {
-				unsigned k = left < 64 ? left : 64;
-				hm__pool_backend_get(p, drop, k);
-				left -= k;
-			}
 			p->populated -= c->count;
 			if (c->owned)
 				chunk_free(c->addr);
@@ -420,9 +436,16 @@ static int destroy(struct hm_mempool *mp, bool force)
 	for (unsigned s = 0; s < mp->n_slots; s++)
 		if (mp->local[s])
 			hm_free(mp->local[s]);
-	for (unsigned i = 0; i < p->n_chunks; i++)
-		if (p->chunks[i].owned)
+	for (unsigned i = 0; i < p->n_chunks; i++) {
+		if (p->chunks[i].owned) {
 			chunk_free(p->chunks[i].addr);
+		} else if (p->track) {
+			/* The caller's memory is the caller's again: its free objects are
+			 * no longer poisoned for the checkers. */
+			hm_track_undefined(p->chunks[i].addr, p->chunks[i].len);
+			hm_track_defined(p->chunks[i].addr, p->chunks[i].len);
+		}
+	}
 	return hm_memzone_free(p->zone);
 }
 
@@ -477,11 +500,16 @@ unsigned hm_mempool_obj_iter(struct hm_mempool *mp, hm_mempool_obj_cb *cb, void 
 		for (unsigned k = 0; k < c->count; k++, n++) {
 			char *obj = c->objs + (size_t)k * p->stride;
 
-			/* A free object may be poisoned for the checkers: the callback may touch it. */
-			if (p->track)
+			/* A free object may be poisoned for the checkers: the callback may touch
+			 * it, and read what the pool kept in it. */
+			if (p->track) {
 				hm_track_undefined(obj, mp->elt_size);
+				hm_track_defined(obj, mp->elt_size);
+			}
 			cb(mp, arg, obj, c->first + k);
-			if (p->track && hdr_of(obj)->cookie != POOL_COOKIE_OUT)
+			/* Poisoned again if known to be free: only checked pools keep the
+			 * cookie (in an unchecked one the object may be out, its user's). */
+			if (p->track && hdr_of(obj)->cookie == POOL_COOKIE_IN)
 				hm_track_noaccess(obj, mp->elt_size);
 		}
 	}

@@ -6,11 +6,12 @@
  *
  * A get that its cache cannot serve refills the cache from the backend with
  * size + n - len objects in one bulk move and takes n of them; if the
- * backend has not that many, it tries to take n straight from the backend
- * (all or nothing: -ENOENT). A put that would pass the cache's flush
- * threshold first gives the whole cache to the backend, then keeps the n
- * objects (DPDK's policy). Requests larger than the cache go straight to the
- * backend.
+ * backend has not that many, it tries to take n straight from the backend,
+ * and failing that what the cache holds plus the rest from the backend (all
+ * or nothing: -ENOENT only when the cache and the backend together have too
+ * few). A put that would pass the cache's flush threshold first gives the
+ * whole cache to the backend, then keeps the n objects (DPDK's policy).
+ * Requests larger than the cache go straight to the backend.
  *
  * Checked pools (and every pool in a debug build) take this path for every
  * get and put: each object put must be one of the pool's (by address, before
@@ -190,8 +191,12 @@ static void mark_out(struct pool *p, void **objs, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		struct hm_mempool_objhdr *h = hdr_of(objs[i]);
 
-		if (p->track)
+		/* Open to the checkers again. Its contents are as the pool kept them (what
+		 * obj_init wrote, say): defined, not undefined as new memory would be. */
+		if (p->track) {
 			hm_track_undefined(objs[i], p->pub.elt_size);
+			hm_track_defined(objs[i], p->pub.elt_size);
+		}
 		if (p->checked) {
 			atomic_store_explicit((_Atomic uint64_t *)&h->cookie, POOL_COOKIE_OUT,
 					      memory_order_relaxed);
@@ -278,7 +283,22 @@ static int get_objs(struct pool *p, void **objs, unsigned n, struct hm_mempool_c
 			return 0;
 		}
 	}
-	return hm__pool_backend_get(p, objs, n) == n ? 0 : -ENOENT;
+	if (hm__pool_backend_get(p, objs, n) == n)
+		return 0;
+	/* The backend alone has too few: the cache's objects make up the rest (all or
+	 * nothing counts both). */
+	len = c ? hm__load_relaxed(&c->len) : 0;
+	if (len) {
+		unsigned from_cache = len < n ? len : n;
+
+		if (hm__pool_backend_get(p, objs, n - from_cache) == n - from_cache) {
+			for (unsigned i = n - from_cache; i < n; i++)
+				objs[i] = c->objs[--len];
+			hm__store_relaxed(&c->len, len);
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 int hm__mempool_get_slow(struct hm_mempool *mp, void **objs, unsigned n, struct hm_mempool_cache *c,
