@@ -22,7 +22,8 @@
  * To add a suite: write bench/<suite>.c defining bench_suite_<suite>, and
  * add X(<suite>) to BENCH_SUITES below (libuv's benchmark-list.h).
  *
- * Everything here runs on the benchmark's one thread, pinned to CPU 0.
+ * Everything here runs on the benchmark's one thread, pinned to CPU 0 (the
+ * ring suite's 2-thread cases add a consumer thread, pinned to CPU 1).
  */
 #ifndef HM_BENCH_H
 #define HM_BENCH_H
@@ -39,7 +40,8 @@
 #define BENCH_SUITES(X) \
 	X(init)         \
 	X(memzone)      \
-	X(malloc)
+	X(malloc)       \
+	X(ring)
 
 #define BENCH_METRICS_MAX  4 /* operations one case times together */
 #define BENCH_REPS_DEFAULT 7 /* --reps */
@@ -204,6 +206,55 @@ int bench_malloc_prepare(struct bench_ctx *ctx, const struct bench_malloc_ops *o
 int bench_malloc_measure(struct bench_ctx *ctx, double *out);
 void bench_malloc_release(struct bench_ctx *ctx);
 
+/* The ring suite's rings, hugemem's and every peer's: slots (capacity one fewer). */
+#define BENCH_RING_SIZE 4096
+
+/*
+ * A ring library for the ring suite (ring.c). The timed loops call the
+ * library's inline enqueue and dequeue directly: each member is one whole
+ * loop, written once per library in textually parallel functions (ring.c
+ * for hugemem, peers/<peer>.c for the peer), so the indirect call through
+ * this table comes once per chunk of thousands of objects, never per
+ * operation. ring is the library's ring; objs has room for n pointers.
+ *   single(ring, iters)     iters times: enqueue one object with the
+ *                           single-object call, dequeue it with the other.
+ *   bulk(ring, objs, n, iters), burst(...)
+ *                           iters times: enqueue objs[0..n) in one bulk
+ *                           (burst) call, dequeue n into objs in another.
+ *   produce(ring, objs, n, count)
+ *                           enqueue objs[0..n) in bulks until count objects
+ *                           went in, pausing while the ring is full.
+ *   consume(ring, objs, n, count)
+ *                           dequeue bulks of n into objs until count objects
+ *                           came out, pausing while it is empty; returns how
+ *                           many came out.
+ *   count(ring)             objects in the ring now.
+ * single, bulk and burst return 0, or -EIO if a call moved fewer objects
+ * than asked (the ring is empty when they start, so none should).
+ */
+struct bench_ring_ops {
+	const char *name;
+	int (*single)(void *ring, uint64_t iters);
+	int (*bulk)(void *ring, void **objs, unsigned n, uint64_t iters);
+	int (*burst)(void *ring, void **objs, unsigned n, uint64_t iters);
+	void (*produce)(void *ring, void *const *objs, unsigned n, uint64_t count);
+	uint64_t (*consume)(void *ring, void **objs, unsigned n, uint64_t count);
+	unsigned (*count)(const void *ring);
+};
+
+/*
+ * The ring workloads (ring.c), in the process that measures.
+ * bench_ring_prepare() takes the implementation's two empty rings of
+ * BENCH_RING_SIZE slots, spsc (single producer and consumer) and mpmc, and
+ * its object buffers (ctx->state); bench_ring_measure() is one repetition
+ * of the case, out[m] ns per object for each of its operations;
+ * bench_ring_release() frees the buffers (the rings are the caller's).
+ */
+int bench_ring_prepare(struct bench_ctx *ctx, const struct bench_ring_ops *ops, void *spsc,
+		       void *mpmc);
+int bench_ring_measure(struct bench_ctx *ctx, double *out);
+void bench_ring_release(struct bench_ctx *ctx);
+
 /*
  * Peers. Each group is defined in bench/peers/<peer>.c, which the build
  * compiles only when it found the peer and then defines HM_BENCH_HAVE_<PEER>.
@@ -251,6 +302,15 @@ void bench_dpdk_memzone_teardown(struct bench_ctx *ctx);
  */
 int bench_dpdk_malloc_setup(struct bench_ctx *ctx);
 void bench_dpdk_malloc_teardown(struct bench_ctx *ctx);
+
+/*
+ * ring suite, in a BENCH_F_FORK child: rte_eal_init --no-huge -m 512, two
+ * rte_rings of BENCH_RING_SIZE (RING_F_SP_ENQ | RING_F_SC_DEQ, and 0), then
+ * bench_ring_prepare() with loops over rte_ring's calls; teardown frees the
+ * rings and calls rte_eal_cleanup().
+ */
+int bench_dpdk_ring_setup(struct bench_ctx *ctx);
+void bench_dpdk_ring_teardown(struct bench_ctx *ctx);
 
 /*
  * malloc suite, the other allocators: bench_malloc_prepare() with the

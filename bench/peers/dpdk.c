@@ -11,7 +11,8 @@
  * (checked with DPDK 22.11):
  *   4 KiB pages: --no-pci --no-huge -m <MiB> --no-shconf
  *   2 MiB pages: --no-pci -m <MiB> --in-memory   (hugepages from a memfd, no mount)
- * plus -l 0 (one lcore: CPU 0, where the benchmark is pinned),
+ * plus -l 0 (one lcore: CPU 0, where the benchmark is pinned; the ring
+ * suite's consumer on CPU 1 is a plain pthread, as rte_ring needs no lcore),
  * --no-telemetry (no socket, so parallel runs cannot collide) and
  * --log-level=error. 22.11 refuses --log-level=0 (its levels run from 1,
  * emergency, to 8, debug), says so, and goes on at the default level.
@@ -31,6 +32,7 @@
 
 #ifdef HM_BENCH_HAVE_DPDK
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,12 +47,15 @@
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_memzone.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
 #include <rte_version.h>
 #pragma GCC diagnostic pop
 
 #define DPDK_ARGS_MAX       16
 #define DPDK_MEMZONE_MEMORY (512u << 20)
 #define DPDK_MALLOC_MEMORY  ((size_t)2048 << 20)
+#define DPDK_RING_MEMORY    (512u << 20)
 
 /* Split the argument line (modified in place) into argv; argv[0] is the program. */
 static int split_args(char *line, char **argv)
@@ -214,6 +219,130 @@ int bench_dpdk_malloc_setup(struct bench_ctx *ctx)
 void bench_dpdk_malloc_teardown(struct bench_ctx *ctx)
 {
 	bench_malloc_release(ctx);
+	rte_eal_cleanup();
+}
+
+/*
+ * ---- ring ----
+ *
+ * Textually parallel to the hugemem_* loops of ring.c: the same statements
+ * with rte_ring's generic calls, which pick the SP or MP path from the flags
+ * the ring was created with, as hugemem's do. Change one, change the other.
+ */
+
+static int dpdk_ring_single(void *ring, uint64_t iters)
+{
+	struct rte_ring *r = ring;
+	void *obj = (void *)1;
+	unsigned bad = 0;
+	uint64_t i;
+
+	for (i = 0; i < iters; i++) {
+		bad |= rte_ring_enqueue(r, obj) != 0;
+		bad |= rte_ring_dequeue(r, &obj) != 0;
+	}
+	return bad ? -EIO : 0;
+}
+
+static int dpdk_ring_bulk(void *ring, void **objs, unsigned n, uint64_t iters)
+{
+	struct rte_ring *r = ring;
+	unsigned bad = 0;
+	uint64_t i;
+
+	for (i = 0; i < iters; i++) {
+		bad |= rte_ring_enqueue_bulk(r, objs, n, NULL) != n;
+		bad |= rte_ring_dequeue_bulk(r, objs, n, NULL) != n;
+	}
+	return bad ? -EIO : 0;
+}
+
+static int dpdk_ring_burst(void *ring, void **objs, unsigned n, uint64_t iters)
+{
+	struct rte_ring *r = ring;
+	unsigned bad = 0;
+	uint64_t i;
+
+	for (i = 0; i < iters; i++) {
+		bad |= rte_ring_enqueue_burst(r, objs, n, NULL) != n;
+		bad |= rte_ring_dequeue_burst(r, objs, n, NULL) != n;
+	}
+	return bad ? -EIO : 0;
+}
+
+static void dpdk_ring_produce(void *ring, void *const *objs, unsigned n, uint64_t count)
+{
+	struct rte_ring *r = ring;
+	uint64_t sent;
+
+	for (sent = 0; sent < count; sent += n)
+		while (rte_ring_enqueue_bulk(r, objs, n, NULL) == 0)
+			rte_pause();
+}
+
+static uint64_t dpdk_ring_consume(void *ring, void **objs, unsigned n, uint64_t count)
+{
+	struct rte_ring *r = ring;
+	uint64_t got;
+
+	for (got = 0; got < count; got += n)
+		while (rte_ring_dequeue_bulk(r, objs, n, NULL) == 0)
+			rte_pause();
+	return got;
+}
+
+static unsigned dpdk_ring_count(const void *ring)
+{
+	return rte_ring_count(ring);
+}
+
+static const struct bench_ring_ops dpdk_ring_ops = {
+	.name = "dpdk",
+	.single = dpdk_ring_single,
+	.bulk = dpdk_ring_bulk,
+	.burst = dpdk_ring_burst,
+	.produce = dpdk_ring_produce,
+	.consume = dpdk_ring_consume,
+	.count = dpdk_ring_count,
+};
+
+static struct rte_ring *dpdk_rings[2];
+
+static void dpdk_free_rings(void)
+{
+	for (unsigned i = 0; i < 2; i++)
+		rte_ring_free(dpdk_rings[i]); /* NULL is ignored */
+	memset(dpdk_rings, 0, sizeof(dpdk_rings));
+}
+
+int bench_dpdk_ring_setup(struct bench_ctx *ctx)
+{
+	int rc = eal_start(ctx, DPDK_RING_MEMORY, 4096);
+
+	if (rc != 0)
+		return rc;
+	dpdk_rings[0] = rte_ring_create("bench_spsc", BENCH_RING_SIZE, SOCKET_ID_ANY,
+					RING_F_SP_ENQ | RING_F_SC_DEQ);
+	dpdk_rings[1] = rte_ring_create("bench_mpmc", BENCH_RING_SIZE, SOCKET_ID_ANY, 0);
+	if (!dpdk_rings[0] || !dpdk_rings[1]) {
+		rc = bench_msg(ctx, -rte_errno ? -rte_errno : -ENOMEM, "rte_ring_create: %s",
+			       rte_strerror(rte_errno));
+		dpdk_free_rings();
+		rte_eal_cleanup();
+		return rc;
+	}
+	rc = bench_ring_prepare(ctx, &dpdk_ring_ops, dpdk_rings[0], dpdk_rings[1]);
+	if (rc != 0) {
+		dpdk_free_rings();
+		rte_eal_cleanup();
+	}
+	return rc;
+}
+
+void bench_dpdk_ring_teardown(struct bench_ctx *ctx)
+{
+	bench_ring_release(ctx);
+	dpdk_free_rings();
 	rte_eal_cleanup();
 }
 
