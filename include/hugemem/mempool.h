@@ -162,7 +162,13 @@ HM_API void hm_mempool_cache_free(struct hm_mempool_cache *cache);
  * cache together hold fewer than n (nothing is taken).
  */
 
-/* Free objects: in the backend and in every thread's cache (not in caller-owned caches). */
+/*
+ * Free objects: in the backend and in every thread's cache (not in
+ * caller-owned caches). Objects in the cache of a thread of a process that
+ * died count as free, though no one can get them until its slot is
+ * reclaimed: a get that finds the pool empty reclaims dead processes' slots,
+ * at most every 100 ms in each process.
+ */
 HM_API unsigned hm_mempool_avail_count(const struct hm_mempool *mp);
 /* Objects out: n - hm_mempool_avail_count. */
 HM_API unsigned hm_mempool_in_use_count(const struct hm_mempool *mp);
@@ -191,7 +197,11 @@ HM_API int hm_mempool_audit(struct hm_mempool *mp);
 /* Print the pool: its shape, backend, counts, caches and statistics. */
 HM_API void hm_mempool_dump(FILE *f, struct hm_mempool *mp);
 
-/* A pool's counters, summed over every thread; a versioned record (size and version first). */
+/*
+ * A pool's counters, summed over every thread's cache and the calls made
+ * with no cache; a versioned record (size and version first). Calls through
+ * a cache of the caller's are counted in that cache (hm_mempool_cache_get_stats).
+ */
 struct hm_mempool_stats {
 	uint32_t size;                          /* sizeof(struct hm_mempool_stats) of the library */
 	uint32_t version;                       /* 1 */
@@ -205,6 +215,10 @@ struct hm_mempool_stats {
 
 /* 0, or -EINVAL (not a pool, st NULL). */
 HM_API int hm_mempool_get_stats(const struct hm_mempool *mp, struct hm_mempool_stats *st);
+
+/* The counters of the calls made through a caller-owned cache. 0, or -EINVAL (NULL). */
+HM_API int hm_mempool_cache_get_stats(const struct hm_mempool_cache *cache,
+				      struct hm_mempool_stats *st);
 
 /* ---- Fast path: implementation, not API. Fields may change. ---- */
 

@@ -78,7 +78,8 @@ static bool backend_init(struct pool *p, char *at)
 	if (p->backend == BACKEND_STACK) {
 		p->stack = (struct pool_stack *)at;
 		p->ring = NULL;
-		hm__spin_init(&p->stack->lock);
+		if (hm__mutex_init(&p->stack->lock) != 0)
+			return false;
 		p->stack->len = 0;
 		p->stack->cap = p->pub.size;
 		return true;
@@ -548,6 +549,33 @@ void hm_mempool_walk(hm_mempool_walk_cb *cb, void *arg)
 		hm_memzone_walk(walk_zone, &w);
 }
 
+/* Add the counts of cache c into st. */
+static void add_counts(struct hm_mempool_stats *st, const struct hm_mempool_cache *c)
+{
+	const struct hm__mempool_counts *k = &c->counts;
+
+	st->get_calls += hm__load_relaxed(&k->get_calls);
+	st->get_objs += hm__load_relaxed(&k->get_objs);
+	st->get_fail_calls += hm__load_relaxed(&k->get_fail_calls);
+	st->get_fail_objs += hm__load_relaxed(&k->get_fail_objs);
+	st->put_calls += hm__load_relaxed(&k->put_calls);
+	st->put_objs += hm__load_relaxed(&k->put_objs);
+	st->cache_hits += hm__load_relaxed(&k->cache_hits);
+	st->cache_misses += hm__load_relaxed(&k->cache_misses);
+	st->refused_puts += hm__load_relaxed(&k->refused_puts);
+}
+
+int hm_mempool_cache_get_stats(const struct hm_mempool_cache *cache, struct hm_mempool_stats *st)
+{
+	if (!cache || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	st->version = 1;
+	add_counts(st, cache);
+	return 0;
+}
+
 int hm_mempool_get_stats(const struct hm_mempool *mp, struct hm_mempool_stats *st)
 {
 	const struct pool *p = (const struct pool *)mp;
@@ -559,22 +587,17 @@ int hm_mempool_get_stats(const struct hm_mempool *mp, struct hm_mempool_stats *s
 	st->version = 1;
 	for (unsigned s = 0; s < mp->n_slots; s++) {
 		const struct hm_mempool_cache *c = hm__load_acquire(&mp->local[s]);
-		const struct hm__mempool_counts *k;
 
-		if (!c)
-			continue;
-		k = &c->counts;
-		st->get_calls += hm__load_relaxed(&k->get_calls);
-		st->get_objs += hm__load_relaxed(&k->get_objs);
-		st->get_fail_calls += hm__load_relaxed(&k->get_fail_calls);
-		st->get_fail_objs += hm__load_relaxed(&k->get_fail_objs);
-		st->put_calls += hm__load_relaxed(&k->put_calls);
-		st->put_objs += hm__load_relaxed(&k->put_objs);
-		st->cache_hits += hm__load_relaxed(&k->cache_hits);
-		st->cache_misses += hm__load_relaxed(&k->cache_misses);
-		st->refused_puts += hm__load_relaxed(&k->refused_puts);
+		if (c)
+			add_counts(st, c);
 	}
 	st->refused_puts += atomic_load(&p->refused);
+	st->get_calls += atomic_load(&p->get_calls);
+	st->get_objs += atomic_load(&p->get_objs);
+	st->get_fail_calls += atomic_load(&p->get_fail_calls);
+	st->get_fail_objs += atomic_load(&p->get_fail_objs);
+	st->put_calls += atomic_load(&p->put_calls);
+	st->put_objs += atomic_load(&p->put_objs);
 	return 0;
 }
 

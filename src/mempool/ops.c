@@ -22,6 +22,7 @@
 #include "mempool/pool.h"
 
 #include <string.h>
+#include <time.h>
 
 #define BATCH 64 /* objects checked at a time */
 
@@ -38,13 +39,13 @@ unsigned hm__pool_backend_put(struct pool *p, void *const *objs, unsigned n)
 	} else {
 		struct pool_stack *s = p->stack;
 
-		hm__spin_lock(&s->lock);
+		hm__mutex_lock(&s->lock);
 		done = s->len + n <= s->cap ? n : 0;
 		if (done) {
 			memcpy(&s->objs[s->len], objs, n * sizeof(void *));
 			s->len += n;
 		}
-		hm__spin_unlock(&s->lock);
+		hm__mutex_unlock(&s->lock);
 	}
 	if (done != n) {
 		/* More objects than the pool has: some were put twice, or are not its. */
@@ -66,7 +67,7 @@ unsigned hm__pool_backend_get(struct pool *p, void **objs, unsigned n)
 		return hm_ring_dequeue_bulk(p->ring, objs, n, NULL);
 	struct pool_stack *s = p->stack;
 
-	hm__spin_lock(&s->lock);
+	hm__mutex_lock(&s->lock);
 	done = n <= s->len ? n : 0;
 	if (done) {
 		s->len -= n;
@@ -74,7 +75,7 @@ unsigned hm__pool_backend_get(struct pool *p, void **objs, unsigned n)
 		for (unsigned i = 0; i < n; i++)
 			objs[i] = s->objs[s->len + n - 1 - i];
 	}
-	hm__spin_unlock(&s->lock);
+	hm__mutex_unlock(&s->lock);
 	return done;
 }
 
@@ -121,8 +122,10 @@ static struct hm_mempool_cache *local_cache(struct pool *p)
 		return c;
 	c = hm__pool_cache_new(p->pub.cache_size, p->socket);
 	if (!c) {
-		hm__warn("mempool %s: no memory for the cache of thread slot %d: it goes without",
-			 p->pub.name, slot);
+		if (!atomic_exchange(&p->warned_cache, true))
+			hm__warn("mempool %s: no memory for the cache of thread slot %d: it goes "
+				 "without (said once per pool)",
+				 p->pub.name, slot);
 		return NULL;
 	}
 	/* Release: pairs with the acquires of the fast path, the exit flush and the
@@ -301,6 +304,29 @@ static int get_objs(struct pool *p, void **objs, unsigned n, struct hm_mempool_c
 	return -ENOENT;
 }
 
+/*
+ * Give back what the caches of dead processes' threads hold, at most every
+ * RECLAIM_NS in this process: a pool found empty may have its objects
+ * stranded there, and an empty pool is polled in a loop by a busy data plane.
+ * Returns whether it looked (and so whether a retry may find something).
+ */
+#define RECLAIM_NS (100u * 1000 * 1000)
+static bool reclaim_now_and_then(void)
+{
+	static _Atomic uint64_t last;
+	struct timespec t;
+	uint64_t now, prev;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	now = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+	prev = atomic_load_explicit(&last, memory_order_relaxed);
+	if (now - prev < RECLAIM_NS ||
+	    !atomic_compare_exchange_strong_explicit(&last, &prev, now, memory_order_relaxed,
+						     memory_order_relaxed))
+		return false;
+	return hm__threads_reclaim_dead() > 0;
+}
+
 int hm__mempool_get_slow(struct hm_mempool *mp, void **objs, unsigned n, struct hm_mempool_cache *c,
 			 bool own)
 {
@@ -314,6 +340,8 @@ int hm__mempool_get_slow(struct hm_mempool *mp, void **objs, unsigned n, struct 
 		c = local_cache(p);
 	hit = c && n <= hm__load_relaxed(&c->len);
 	rc = get_objs(p, objs, n, c);
+	if (rc != 0 && reclaim_now_and_then())
+		rc = get_objs(p, objs, n, c);
 	if (c) {
 		if (rc == 0) {
 			hm__bump(&c->counts.get_calls, 1);
@@ -323,6 +351,9 @@ int hm__mempool_get_slow(struct hm_mempool *mp, void **objs, unsigned n, struct 
 			hm__bump(&c->counts.get_fail_calls, 1);
 			hm__bump(&c->counts.get_fail_objs, n);
 		}
+	} else {
+		atomic_fetch_add(rc == 0 ? &p->get_calls : &p->get_fail_calls, 1);
+		atomic_fetch_add(rc == 0 ? &p->get_objs : &p->get_fail_objs, n);
 	}
 	if (rc == 0 && (p->checked || p->track))
 		mark_out(p, objs, n);
@@ -351,24 +382,34 @@ void hm__mempool_put_slow(struct hm_mempool *mp, void *const *objs, unsigned n,
 {
 	struct pool *p = pool_of(mp);
 
+	unsigned taken = 0;
+
 	if (n == 0)
 		return;
 	if (own && !c)
 		c = local_cache(p);
-	if (c) {
-		hm__bump(&c->counts.put_calls, 1);
-		hm__bump(&c->counts.put_objs, n);
-	}
 	if (!p->checked && !p->track) {
 		put_objs(p, objs, n, c);
-		return;
-	}
-	for (unsigned done = 0; done < n;) {
-		void *ok[BATCH];
-		unsigned k = n - done < BATCH ? n - done : BATCH;
-		unsigned passed = admit(p, objs + done, k, ok, c);
+		taken = n;
+	} else {
+		for (unsigned done = 0; done < n;) {
+			void *ok[BATCH];
+			unsigned k = n - done < BATCH ? n - done : BATCH;
+			unsigned passed = admit(p, objs + done, k, ok, c);
 
-		put_objs(p, ok, passed, c);
-		done += k;
+			put_objs(p, ok, passed, c);
+			taken += passed;
+			done += k;
+		}
+	}
+	/* Refused objects are counted as refused, not as put. */
+	if (!taken)
+		return;
+	if (c) {
+		hm__bump(&c->counts.put_calls, 1);
+		hm__bump(&c->counts.put_objs, taken);
+	} else {
+		atomic_fetch_add(&p->put_calls, 1);
+		atomic_fetch_add(&p->put_objs, taken);
 	}
 }

@@ -48,9 +48,13 @@ enum pool_backend {
 	BACKEND_STACK = 1,
 };
 
-/* The stack backend: a LIFO array of free objects under a spinlock. */
+/*
+ * The stack backend: a LIFO array of free objects under a robust mutex, so
+ * that a process killed while it holds the lock does not hang the others
+ * (the stack is taken in bulk, on cache refills and flushes only).
+ */
 struct pool_stack {
-	struct hm_spinlock lock;
+	struct hm_mutex lock;
 	uint32_t len;
 	uint32_t cap;
 	void *objs[];
@@ -85,6 +89,9 @@ struct pool {
 	struct hm_cache_set set;    /* the per-thread caches, for the exit flush */
 	_Atomic uint64_t refused;   /* objects a check refused (summed into the stats) */
 	_Atomic uint64_t overflows; /* objects the backend had no room for (double puts) */
+	_Atomic bool warned_cache;  /* the "no memory for a thread's cache" warning was given */
+	/* Gets and puts made without any cache (generic calls with NULL, threads without a slot). */
+	_Atomic uint64_t get_calls, get_objs, get_fail_calls, get_fail_objs, put_calls, put_objs;
 	uint32_t n_chunks;
 	struct pool_chunk chunks[POOL_CHUNKS_MAX];
 };

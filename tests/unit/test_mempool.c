@@ -1880,9 +1880,62 @@ static void test_stats(void)
 	CHECK_EQ(st.refused_puts, 3);
 	CHECK_EQ(st.get_calls, 1);
 	CHECK_EQ(st.get_objs, 1);
+	/* Refused objects are not counted as put. */
+	CHECK_EQ(st.put_calls, 1);
+	CHECK_EQ(st.put_objs, 1);
 	CHECK(dump_has(mp, "refused puts 3"));
 	COUNTS(mp, N, 0);
 	CHECK_EQ(hm_mempool_audit(mp), 0);
+	CHECK_EQ(hm_mempool_destroy(mp), 0);
+	hm_cleanup();
+}
+
+/* Calls with no cache count in the pool's statistics; calls through a caller's cache, in it. */
+static void test_stats_other_caches(void)
+{
+	enum { N = 64 };
+	struct hm_mempool_cache *uc;
+	struct hm_mempool *mp;
+	struct hm_mempool_stats st;
+	void *objs[N + 1];
+
+	start();
+	mp = hm_mempool_create("stats2", N, 64, 8, 0, NULL, NULL, HM_SOCKET_ANY, 0);
+	REQUIRE_NOT_NULL(mp);
+	/* No cache at all. */
+	REQUIRE_EQ(hm_mempool_generic_get(mp, objs, 10, NULL), 0);
+	CHECK_EQ(hm_mempool_generic_get(mp, objs + 10, N, NULL), -ENOENT);
+	hm_mempool_generic_put(mp, objs, 10, NULL);
+	st = stats(mp);
+	CHECK_EQ(st.get_calls, 1);
+	CHECK_EQ(st.get_objs, 10);
+	CHECK_EQ(st.get_fail_calls, 1);
+	CHECK_EQ(st.get_fail_objs, N);
+	CHECK_EQ(st.put_calls, 1);
+	CHECK_EQ(st.put_objs, 10);
+	/* A cache of the caller's: counted there, not in the pool. */
+	uc = hm_mempool_cache_create(16, HM_SOCKET_ANY);
+	REQUIRE_NOT_NULL(uc);
+	CHECK_EQ(hm_mempool_cache_get_stats(NULL, &st), -EINVAL);
+	CHECK_EQ(hm_mempool_cache_get_stats(uc, NULL), -EINVAL);
+	REQUIRE_EQ(hm_mempool_generic_get(mp, objs, 4, uc), 0);
+	REQUIRE_EQ(hm_mempool_generic_get(mp, objs + 4, 4, uc), 0);
+	hm_mempool_generic_put(mp, objs, 8, uc);
+	REQUIRE_EQ(hm_mempool_cache_get_stats(uc, &st), 0);
+	CHECK_EQ(st.size, sizeof(st));
+	CHECK_EQ(st.version, 1);
+	CHECK_EQ(st.get_calls, 2);
+	CHECK_EQ(st.get_objs, 8);
+	CHECK_EQ(st.put_calls, 1);
+	CHECK_EQ(st.put_objs, 8);
+	CHECK_EQ(st.cache_hits + st.cache_misses, 2);
+	CHECK_GE(st.cache_misses, 1);
+	st = stats(mp);
+	CHECK_EQ(st.get_calls, 1);
+	CHECK_EQ(st.put_calls, 1);
+	hm_mempool_cache_flush(uc, mp);
+	hm_mempool_cache_free(uc);
+	COUNTS(mp, N, 0);
 	CHECK_EQ(hm_mempool_destroy(mp), 0);
 	hm_cleanup();
 }
@@ -1912,5 +1965,6 @@ int main(int argc, char **argv)
 	T_RUN(test_walk);
 	T_RUN(test_dump);
 	T_RUN(test_stats);
+	T_RUN(test_stats_other_caches);
 	return t_done();
 }
