@@ -214,7 +214,9 @@ static inline void hm__ring_copy(struct hm_ring *r, uint32_t idx, void *buf, uns
 	char *slots = (char *)hm__ring_slots(r);
 	size_t es = r->esize;
 
-	if (es == sizeof(void *)) {
+	/* Pointer-sized elements are copied as pointers, if buf is aligned for them:
+	 * an _elem caller's array of 8-byte elements need only be 4-byte aligned. */
+	if (es == sizeof(void *) && (uintptr_t)buf % sizeof(void *) == 0) {
 		void **s = (void **)slots, **b = (void **)buf;
 		unsigned i;
 
