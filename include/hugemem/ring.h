@@ -173,6 +173,19 @@ static inline unsigned hm__ring_claim(struct hm_ring *r, struct hm__ring_side *m
 		room = enqueue ? r->capacity + other_tail - head : other_tail - head;
 		k = n <= room ? n : all ? 0 : room;
 		if (k == 0) {
+			/* A3: acquire, as A1. Between our reads of the head (A1) and of the
+			 * other side's tail (A2), others of our side may have claimed and
+			 * published past our head, and the other side used those slots:
+			 * room then mixes two moments and can exceed the capacity. A
+			 * compare-and-swap would fail on such a head; with none to make
+			 * (k == 0), check that the head has not moved, else read both
+			 * again. A head unchanged since A1 makes room true as of A2. */
+			uint32_t now = hm__load_acquire(&me->head);
+
+			if (now != head) {
+				head = now;
+				continue;
+			}
 			*left = room;
 			return 0;
 		}
