@@ -209,10 +209,12 @@ static inline unsigned hm__ring_claim(struct hm_ring *r, struct hm__ring_side *m
 /* Publish slots [from, to) of side me once the claims before ours are published. */
 static inline void hm__ring_publish(struct hm__ring_side *me, uint32_t from, uint32_t to)
 {
-	/* Relaxed: the wait only orders us after earlier claimers' publishing,
-	 * whose release (R1) our own release below carries forward. */
+	/* A4: acquire, pairs with R1 of the claimer before us: its slot accesses
+	 * then happen before our release below, so the other side, acquiring our
+	 * tail (A2), is ordered after theirs too. A relaxed wait would not do: a
+	 * plain release store does not carry forward an earlier store's release. */
 	if (!me->single)
-		while (hm__load_relaxed(&me->tail) != from)
+		while (hm__load_acquire(&me->tail) != from)
 			hm__pause();
 	/* R1: release, pairs with A2 on the other side: our slot writes (enqueue)
 	 * or reads (dequeue) happen before the other side uses the slots. */
