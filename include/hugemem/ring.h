@@ -17,7 +17,10 @@
  * Thread safety: enqueues from any threads of any processes at once unless
  * the ring was created with HM_RING_SP_ENQ (then one at a time), and the
  * same for dequeues and HM_RING_SC_DEQ. Enqueue and dequeue may always run
- * together. Create, destroy and reset: not concurrently with use.
+ * together. Create, destroy and reset: not concurrently with use. A thread
+ * that loses its CPU (or dies) between claiming its slots and publishing
+ * them holds up the later claimers of its side until it publishes; they
+ * spin, then yield the CPU, while they wait.
  */
 #ifndef HUGEMEM_RING_H
 #define HUGEMEM_RING_H
@@ -27,6 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <hugemem/common.h>
 #include <hugemem/atomic.h>
 
@@ -116,6 +120,7 @@ HM_API void hm_ring_dump(FILE *f, const struct hm_ring *r);
 /* ---- Fast path: implementation, not API. Fields may change. ---- */
 
 #define HM__RING_MAGIC 0x52494e47u /* "RING" */
+#define HM__RING_SPINS 256u        /* pauses between yields while waiting to publish */
 
 /* One side of a ring, on a cache line of its own. */
 struct hm__ring_side {
@@ -214,8 +219,17 @@ static inline void hm__ring_publish(struct hm__ring_side *me, uint32_t from, uin
 	 * tail (A2), is ordered after theirs too. A relaxed wait would not do: a
 	 * plain release store does not carry forward an earlier store's release. */
 	if (!me->single)
-		while (hm__load_acquire(&me->tail) != from)
-			hm__pause();
+		for (unsigned spins = 1; hm__load_acquire(&me->tail) != from; spins++) {
+			/* The claimer before us may have lost its CPU between its claim
+			 * and its publish. Spinning on, with more threads than CPUs,
+			 * every waiter would burn its time slice in turn while it waits
+			 * for a CPU, and the ring crawl (for minutes in tests): so after
+			 * a while we give the CPU away. */
+			if (spins % HM__RING_SPINS)
+				hm__pause();
+			else
+				sched_yield();
+		}
 	/* R1: release, pairs with A2 on the other side: our slot writes (enqueue)
 	 * or reads (dequeue) happen before the other side uses the slots. */
 	hm__store_release(&me->tail, to);
