@@ -210,6 +210,19 @@ HM__RING_INLINE unsigned hm__ring_claim(struct hm_ring *r, struct hm__ring_side 
 		room = enqueue ? r->capacity + other_tail - head : other_tail - head;
 		k = n <= room ? n : all ? 0 : room;
 		if (k == 0) {
+			/* A3: acquire, as A1. Between our reads of the head (A1) and of the
+			 * other side's tail (A2), others of our side may have claimed and
+			 * published past our head, and the other side used those slots:
+			 * room then mixes two moments and can exceed the capacity. A
+			 * compare-and-swap would fail on such a head; with none to make
+			 * (k == 0), check that the head has not moved, else read both
+			 * again. A head unchanged since A1 makes room true as of A2. */
+			uint32_t now = hm__load_acquire(&me->head);
+
+			if (now != head) {
+				head = now;
+				continue;
+			}
 			*left = room;
 			return 0;
 		}
@@ -300,7 +313,10 @@ HM__RING_INLINE void hm__ring_copy(struct hm_ring *r, uint32_t idx, void *buf, u
 	uint32_t at = idx & r->mask, first = n <= r->size - at ? n : r->size - at;
 	char *slots = (char *)hm__ring_slots(r), *b = (char *)buf;
 
-	if (es == sizeof(void *)) {
+	/* Pointer-sized elements are copied as pointers, if buf is aligned for them:
+	 * an _elem caller's array of 8-byte elements need only be 4-byte aligned,
+	 * and a misaligned access through a pointer is undefined, whatever its type. */
+	if (es == sizeof(void *) && (uintptr_t)buf % sizeof(void *) == 0) {
 		/* One object (the single-object calls: n is a constant there) never
 		 * wraps, as at < size; said outright, it lets the object stay in a
 		 * register. */
