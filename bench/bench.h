@@ -41,7 +41,8 @@
 	X(init)         \
 	X(memzone)      \
 	X(malloc)       \
-	X(ring)
+	X(ring)         \
+	X(mempool)
 
 #define BENCH_METRICS_MAX  4 /* operations one case times together */
 #define BENCH_REPS_DEFAULT 7 /* --reps */
@@ -255,6 +256,44 @@ int bench_ring_prepare(struct bench_ctx *ctx, const struct bench_ring_ops *ops, 
 int bench_ring_measure(struct bench_ctx *ctx, double *out);
 void bench_ring_release(struct bench_ctx *ctx);
 
+/* The mempool suite's pools: objects, and objects a loop holds at most (mempool.c). */
+#define BENCH_MEMPOOL_N    8191
+#define BENCH_MEMPOOL_KEEP 128
+
+/*
+ * An object source for the mempool suite (mempool.c). loop(pool, objs, n,
+ * iters) runs iters times: get BENCH_MEMPOOL_KEEP objects into objs in calls
+ * of n, then put them all back in calls of n; 0, or -EIO if a get failed.
+ * It is written once per library, textually parallel (mempool.c for hugemem,
+ * peers/dpdk.c for DPDK), calling the library's inline calls directly.
+ * launch(fn, arg) and wait(), if set, run fn(arg) on the second thread of a
+ * 2-thread case (DPDK's lcore 1: rte_eal_remote_launch); NULL: a pthread on
+ * CPU 1.
+ */
+struct bench_objs_ops {
+	const char *name;
+	int (*loop)(void *pool, void **objs, unsigned n, uint64_t iters);
+	int (*launch)(int (*fn)(void *), void *arg);
+	void (*wait)(void);
+};
+
+/*
+ * The mempool workloads (mempool.c), in the process that measures.
+ * bench_objs_spec() gives the case's object size and cache size;
+ * bench_objs_two_lcores() whether it needs a second thread (DPDK: -l 0-1);
+ * bench_objs_prepare() takes the implementation's pool (ctx->state);
+ * bench_objs_malloc_prepare() makes a "pool" of malloc/free of the case's
+ * size; bench_objs_measure() is one repetition (out[m] ns per object for
+ * n = 1, 4, 32, 128); bench_objs_release() frees the state (the pool is the
+ * caller's).
+ */
+void bench_objs_spec(const struct bench_ctx *ctx, size_t *elt_size, unsigned *cache_size);
+bool bench_objs_two_lcores(const struct bench_ctx *ctx);
+int bench_objs_prepare(struct bench_ctx *ctx, const struct bench_objs_ops *ops, void *pool);
+int bench_objs_malloc_prepare(struct bench_ctx *ctx, const struct bench_malloc_ops *m);
+int bench_objs_measure(struct bench_ctx *ctx, double *out);
+void bench_objs_release(struct bench_ctx *ctx);
+
 /*
  * Peers. Each group is defined in bench/peers/<peer>.c, which the build
  * compiles only when it found the peer and then defines HM_BENCH_HAVE_<PEER>.
@@ -313,6 +352,16 @@ int bench_dpdk_ring_setup(struct bench_ctx *ctx);
 void bench_dpdk_ring_teardown(struct bench_ctx *ctx);
 
 /*
+ * mempool suite, in a BENCH_F_FORK child: rte_eal_init --no-huge -m 512
+ * -l 0-1 (-l 0 for the 1-thread cases), an rte_mempool of BENCH_MEMPOOL_N
+ * objects with the case's size and cache, then bench_objs_prepare() with a
+ * loop over rte_mempool_get_bulk/put_bulk; teardown frees the pool and calls
+ * rte_eal_cleanup().
+ */
+int bench_dpdk_mempool_setup(struct bench_ctx *ctx);
+void bench_dpdk_mempool_teardown(struct bench_ctx *ctx);
+
+/*
  * malloc suite, the other allocators: bench_malloc_prepare() with the
  * allocator's own entry points, which linking jemalloc, mimalloc or tcmalloc
  * does not replace. peers/glibc.c: libc.so.6's malloc/free, through dlsym()
@@ -324,5 +373,10 @@ int bench_glibc_malloc_setup(struct bench_ctx *ctx);
 int bench_jemalloc_malloc_setup(struct bench_ctx *ctx);
 int bench_mimalloc_malloc_setup(struct bench_ctx *ctx);
 int bench_tcmalloc_malloc_setup(struct bench_ctx *ctx);
+
+/* mempool suite: bench_objs_malloc_prepare() with the same entry points. */
+int bench_glibc_objs_setup(struct bench_ctx *ctx);
+int bench_jemalloc_objs_setup(struct bench_ctx *ctx);
+int bench_mimalloc_objs_setup(struct bench_ctx *ctx);
 
 #endif /* HM_BENCH_H */

@@ -45,7 +45,10 @@
 #include <rte_config.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_mempool.h>
 #include <rte_memzone.h>
 #include <rte_pause.h>
 #include <rte_ring.h>
@@ -56,6 +59,7 @@
 #define DPDK_MEMZONE_MEMORY (512u << 20)
 #define DPDK_MALLOC_MEMORY  ((size_t)2048 << 20)
 #define DPDK_RING_MEMORY    (512u << 20)
+#define DPDK_MEMPOOL_MEMORY (512u << 20)
 
 /* Split the argument line (modified in place) into argv; argv[0] is the program. */
 static int split_args(char *line, char **argv)
@@ -70,21 +74,29 @@ static int split_args(char *line, char **argv)
 	return argc;
 }
 
-/* rte_eal_init() with size bytes of page_size pages; 0 or a negative rte_errno. */
-static int eal_start(struct bench_ctx *ctx, size_t size, size_t page_size)
+/*
+ * rte_eal_init() with size bytes of page_size pages, on the lcores given
+ * ("0", or "0-1"); 0 or a negative rte_errno.
+ */
+static int eal_start_on(struct bench_ctx *ctx, size_t size, size_t page_size, const char *lcores)
 {
 	char line[256], *argv[DPDK_ARGS_MAX];
 	int argc, rc;
 
 	snprintf(line, sizeof(line),
-		 "hugemem-bench --no-pci %s -m %zu -l 0 --no-telemetry --log-level=error",
-		 page_size > 4096 ? "--in-memory" : "--no-huge --no-shconf", size >> 20);
+		 "hugemem-bench --no-pci %s -m %zu -l %s --no-telemetry --log-level=error",
+		 page_size > 4096 ? "--in-memory" : "--no-huge --no-shconf", size >> 20, lcores);
 	argc = split_args(line, argv);
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0)
 		return bench_msg(ctx, -rte_errno ? -rte_errno : -1, "rte_eal_init: %s",
 				 rte_strerror(rte_errno));
 	return 0;
+}
+
+static int eal_start(struct bench_ctx *ctx, size_t size, size_t page_size)
+{
+	return eal_start_on(ctx, size, page_size, "0");
 }
 
 const char *bench_dpdk_version(void)
@@ -343,6 +355,83 @@ void bench_dpdk_ring_teardown(struct bench_ctx *ctx)
 {
 	bench_ring_release(ctx);
 	dpdk_free_rings();
+	rte_eal_cleanup();
+}
+
+/*
+ * ---- mempool ----
+ *
+ * Textually parallel to hugemem_loop in mempool.c: change one, change the
+ * other. rte_mempool_get_bulk and put_bulk use the calling lcore's cache,
+ * none on a thread that is not an lcore.
+ */
+
+static int dpdk_mempool_loop(void *pool, void **objs, unsigned n, uint64_t iters)
+{
+	struct rte_mempool *mp = pool;
+	unsigned bad = 0;
+
+	for (uint64_t i = 0; i < iters; i++) {
+		for (unsigned idx = 0; idx < BENCH_MEMPOOL_KEEP; idx += n)
+			bad |= rte_mempool_get_bulk(mp, &objs[idx], n) != 0;
+		for (unsigned idx = BENCH_MEMPOOL_KEEP; idx > 0;) {
+			idx -= n;
+			rte_mempool_put_bulk(mp, &objs[idx], n);
+		}
+	}
+	return bad ? -EIO : 0;
+}
+
+/* The second thread of a 2-thread case: lcore 1, which has a cache of its own. */
+static int dpdk_launch(int (*fn)(void *), void *arg)
+{
+	return rte_eal_remote_launch(fn, arg, 1);
+}
+
+static void dpdk_wait(void)
+{
+	rte_eal_wait_lcore(1);
+}
+
+static const struct bench_objs_ops dpdk_objs_ops = {
+	.name = "dpdk",
+	.loop = dpdk_mempool_loop,
+	.launch = dpdk_launch,
+	.wait = dpdk_wait,
+};
+
+static struct rte_mempool *dpdk_pool;
+
+int bench_dpdk_mempool_setup(struct bench_ctx *ctx)
+{
+	size_t elt;
+	unsigned cache;
+	int rc = eal_start_on(ctx, DPDK_MEMPOOL_MEMORY, 4096,
+			      bench_objs_two_lcores(ctx) ? "0-1" : "0");
+
+	if (rc != 0)
+		return rc;
+	bench_objs_spec(ctx, &elt, &cache);
+	dpdk_pool = rte_mempool_create("bench", BENCH_MEMPOOL_N, (unsigned)elt, cache, 0, NULL,
+				       NULL, NULL, NULL, SOCKET_ID_ANY, 0);
+	if (!dpdk_pool) {
+		rc = bench_msg(ctx, -rte_errno ? -rte_errno : -ENOMEM, "rte_mempool_create: %s",
+			       rte_strerror(rte_errno));
+		rte_eal_cleanup();
+		return rc;
+	}
+	rc = bench_objs_prepare(ctx, &dpdk_objs_ops, dpdk_pool);
+	if (rc != 0) {
+		rte_mempool_free(dpdk_pool);
+		rte_eal_cleanup();
+	}
+	return rc;
+}
+
+void bench_dpdk_mempool_teardown(struct bench_ctx *ctx)
+{
+	bench_objs_release(ctx);
+	rte_mempool_free(dpdk_pool);
 	rte_eal_cleanup();
 }
 

@@ -89,4 +89,13 @@ int bench_glibc_malloc_setup(struct bench_ctx *ctx)
 	return bench_malloc_prepare(ctx, &glibc_ops);
 }
 
+int bench_glibc_objs_setup(struct bench_ctx *ctx)
+{
+	int rc = find_libc_malloc(ctx);
+
+	if (rc != 0)
+		return rc;
+	return bench_objs_malloc_prepare(ctx, &glibc_ops);
+}
+
 #endif /* HM_BENCH_HAVE_GLIBC */

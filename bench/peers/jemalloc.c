@@ -39,4 +39,9 @@ int bench_jemalloc_malloc_setup(struct bench_ctx *ctx)
 	return bench_malloc_prepare(ctx, &jemalloc_ops);
 }
 
+int bench_jemalloc_objs_setup(struct bench_ctx *ctx)
+{
+	return bench_objs_malloc_prepare(ctx, &jemalloc_ops);
+}
+
 #endif /* HM_BENCH_HAVE_JEMALLOC */

@@ -36,4 +36,9 @@ int bench_mimalloc_malloc_setup(struct bench_ctx *ctx)
 	return bench_malloc_prepare(ctx, &mimalloc_ops);
 }
 
+int bench_mimalloc_objs_setup(struct bench_ctx *ctx)
+{
+	return bench_objs_malloc_prepare(ctx, &mimalloc_ops);
+}
+
 #endif /* HM_BENCH_HAVE_MIMALLOC */

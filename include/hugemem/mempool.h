@@ -41,6 +41,7 @@
 #include <hugemem/common.h>
 #include <hugemem/atomic.h>
 #include <hugemem/core.h>
+#include <hugemem/ring.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -228,7 +229,7 @@ HM_API int hm_mempool_cache_get_stats(const struct hm_mempool_cache *cache,
 /* A thread's counters of one pool, or a user cache's: written by its thread only. */
 struct hm__mempool_counts {
 	uint64_t get_calls, get_objs, get_fail_calls, get_fail_objs;
-	uint64_t put_calls, put_objs, cache_hits, cache_misses, refused_puts;
+	uint64_t put_calls, put_objs, cache_misses, refused_puts; /* hits: get_calls - misses */
 };
 
 /* A stack of free objects: a thread's cache of one pool, or one the caller owns. */
@@ -259,6 +260,7 @@ struct hm_mempool {
 	uint32_t elt_size;
 	uint32_t n_slots;                /* entries of local[] (thread slots of the instance) */
 	struct hm_mempool_cache **local; /* per thread slot, NULL until its first get or put */
+	struct hm_ring *ring;            /* the backend if it is a ring (NULL: a stack) */
 };
 
 /* The calling thread's cache of mp, or NULL (the slow path then sets it up). */
@@ -276,42 +278,63 @@ HM_API int hm__mempool_get_slow(struct hm_mempool *mp, void **objs, unsigned n,
 HM_API void hm__mempool_put_slow(struct hm_mempool *mp, void *const *objs, unsigned n,
 				 struct hm_mempool_cache *cache, bool own);
 
-static inline int hm__mempool_get(struct hm_mempool *mp, void **objs, unsigned n,
-				  struct hm_mempool_cache *c, bool own)
+/*
+ * A get: from the cache when it holds n; for a pool without caches
+ * (cache_size 0), from the ring straight. The counters are the calling
+ * thread's (hm__bump: relaxed stores, for readers); a hit is a get that is
+ * not counted as a miss.
+ */
+static inline __attribute__((always_inline)) int hm__mempool_get(struct hm_mempool *mp, void **objs,
+								 unsigned n,
+								 struct hm_mempool_cache *c,
+								 bool own)
 {
-	/* Relaxed: the cache is this thread's; others only read len for counts. */
-	uint32_t len = c ? hm__load_relaxed(&c->len) : 0;
+	if (__builtin_expect(c != NULL && !(mp->flags & HM__MEMPOOL_SLOW), 1)) {
+		/* Relaxed: the cache is this thread's; others only read len for counts. */
+		uint32_t len = hm__load_relaxed(&c->len);
 
-	if (__builtin_expect(c != NULL && n <= len && !(mp->flags & HM__MEMPOOL_SLOW), 1)) {
-		void *const *top = &c->objs[len];
-
-		for (unsigned i = 0; i < n; i++)
-			objs[i] = *--top;
-		hm__store_relaxed(&c->len, len - n);
-		/* The counters are this thread's (hm__bump: relaxed, for readers). */
-		hm__bump(&c->counts.get_calls, 1);
-		hm__bump(&c->counts.get_objs, n);
-		hm__bump(&c->counts.cache_hits, 1);
-		return 0;
+		if (__builtin_expect(n <= len, 1)) {
+			/* The n put last, in the order they were put. */
+			len -= n;
+			hm__copy_ptrs(objs, &c->objs[len], n);
+			hm__store_relaxed(&c->len, len);
+			hm__bump(&c->counts.get_calls, 1);
+			hm__bump(&c->counts.get_objs, n);
+			return 0;
+		}
+		if (c->size == 0 && mp->ring &&
+		    hm_ring_dequeue_bulk(mp->ring, objs, n, NULL) == n) {
+			hm__bump(&c->counts.get_calls, 1);
+			hm__bump(&c->counts.get_objs, n);
+			hm__bump(&c->counts.cache_misses, 1);
+			return 0;
+		}
 	}
 	return hm__mempool_get_slow(mp, objs, n, c, own);
 }
 
-static inline void hm__mempool_put(struct hm_mempool *mp, void *const *objs, unsigned n,
-				   struct hm_mempool_cache *c, bool own)
+/* A put: into the cache while it stays under its threshold; without caches, to the ring. */
+static inline __attribute__((always_inline)) void hm__mempool_put(struct hm_mempool *mp,
+								  void *const *objs, unsigned n,
+								  struct hm_mempool_cache *c,
+								  bool own)
 {
-	uint32_t len = c ? hm__load_relaxed(&c->len) : 0;
+	if (__builtin_expect(c != NULL && !(mp->flags & HM__MEMPOOL_SLOW), 1)) {
+		uint32_t len = hm__load_relaxed(&c->len);
 
-	if (__builtin_expect(c && len + n <= c->flushthresh && !(mp->flags & HM__MEMPOOL_SLOW),
-			     1)) {
-		void **at = &c->objs[len];
-
-		for (unsigned i = 0; i < n; i++)
-			at[i] = objs[i];
-		hm__store_relaxed(&c->len, len + n);
-		hm__bump(&c->counts.put_calls, 1);
-		hm__bump(&c->counts.put_objs, n);
-		return;
+		if (__builtin_expect(len + n <= c->flushthresh, 1)) {
+			hm__copy_ptrs(&c->objs[len], objs, n);
+			hm__store_relaxed(&c->len, len + n);
+			hm__bump(&c->counts.put_calls, 1);
+			hm__bump(&c->counts.put_objs, n);
+			return;
+		}
+		if (c->size == 0 && mp->ring &&
+		    hm_ring_enqueue_bulk(mp->ring, objs, n, NULL) == n) {
+			hm__bump(&c->counts.put_calls, 1);
+			hm__bump(&c->counts.put_objs, n);
+			return;
+		}
 	}
 	hm__mempool_put_slow(mp, objs, n, c, own);
 }

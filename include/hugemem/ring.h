@@ -30,7 +30,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sched.h>
 #include <hugemem/common.h>
 #include <hugemem/atomic.h>
 
@@ -134,7 +133,6 @@ HM_API void hm_ring_dump(FILE *f, const struct hm_ring *r);
 /* ---- Fast path: implementation, not API. Fields may change. ---- */
 
 #define HM__RING_MAGIC 0x52494e47u /* "RING" */
-#define HM__RING_SPINS 256u        /* pauses between yields while waiting to publish */
 
 /*
  * The enqueue and dequeue calls and their helpers are always inlined, as
@@ -244,6 +242,12 @@ HM__RING_INLINE unsigned hm__ring_claim(struct hm_ring *r, struct hm__ring_side 
 }
 
 /*
+ * Wait, out of line, until *tail is from (A4 acquire, as in hm__ring_publish):
+ * spins, then yields the CPU now and then (ring.c).
+ */
+HM_API void hm__ring_wait_tail(const uint32_t *tail, uint32_t from);
+
+/*
  * Publish slots [from, to) of side me once the claims before ours are
  * published (single: me->single, as for the claim).
  */
@@ -254,54 +258,16 @@ HM__RING_INLINE void hm__ring_publish(struct hm__ring_side *me, bool single, uin
 	 * then happen before our release below, so the other side, acquiring our
 	 * tail (A2), is ordered after theirs too. A relaxed wait would not do: a
 	 * plain release store does not carry forward an earlier store's release. */
-	if (!HM__RING_SINGLE(single))
-		for (unsigned spins = 1; hm__load_acquire(&me->tail) != from; spins++) {
-			/* The claimer before us may have lost its CPU between its claim
-			 * and its publish. Spinning on, with more threads than CPUs,
-			 * every waiter would burn its time slice in turn while it waits
-			 * for a CPU, and the ring crawl (for minutes in tests): so after
-			 * a while we give the CPU away. */
-			if (spins % HM__RING_SPINS)
-				hm__pause();
-			else
-				sched_yield();
-		}
+	if (!HM__RING_SINGLE(single) && __builtin_expect(hm__load_acquire(&me->tail) != from, 0))
+		hm__ring_wait_tail(&me->tail, from);
 	/* R1: release, pairs with A2 on the other side: our slot writes (enqueue)
 	 * or reads (dequeue) happen before the other side uses the slots. */
 	hm__store_release(&me->tail, to);
 }
 
-/*
- * A pointer-sized slot as the copy reads and writes it: may_alias, since the
- * _elem calls move 8-byte elements of any type through here (an access as
- * this type makes no type-based aliasing assumption, as a char's would not).
- */
-typedef void *hm__ring_word __attribute__((may_alias));
-
-/*
- * Copy n pointer-sized elements, four at a time (DPDK unrolls the same way:
- * a quarter of the loop's branches), each four read before any is written,
- * so that the compiler may move them as two 16-byte loads and stores. dst
- * and src never overlap: one is the ring's slots, the other the caller's
- * array.
- */
-HM__RING_INLINE void hm__ring_copy_ptrs(void *dst, const void *src, unsigned n)
-{
-	hm__ring_word *d = (hm__ring_word *)dst;
-	const hm__ring_word *s = (const hm__ring_word *)src;
-	unsigned i = 0;
-
-	for (; i + 4 <= n; i += 4) {
-		void *a = s[i], *b = s[i + 1], *c = s[i + 2], *e = s[i + 3];
-
-		d[i] = a;
-		d[i + 1] = b;
-		d[i + 2] = c;
-		d[i + 3] = e;
-	}
-	for (; i < n; i++)
-		d[i] = s[i];
-}
+/* The ring's slots are copied with hm__copy_ptrs (hugemem/common.h), dst and src never
+ * overlapping: one is the ring's slots, the other the caller's array. */
+#define hm__ring_copy_ptrs hm__copy_ptrs
 
 /*
  * Copy n elements of es bytes (the ring's; a constant sizeof(void *) for the

@@ -77,7 +77,7 @@ static bool backend_init(struct pool *p, char *at)
 {
 	if (p->backend == BACKEND_STACK) {
 		p->stack = (struct pool_stack *)at;
-		p->ring = NULL;
+		p->pub.ring = NULL;
 		if (hm__mutex_init(&p->stack->lock) != 0)
 			return false;
 		p->stack->len = 0;
@@ -85,9 +85,9 @@ static bool backend_init(struct pool *p, char *at)
 		return true;
 	}
 	p->stack = NULL;
-	p->ring = hm_ring_init(at, "mempool", sizeof(void *), p->pub.size,
-			       HM_RING_EXACT_SZ | ring_flags_of(p->pub.flags));
-	return p->ring != NULL;
+	p->pub.ring = hm_ring_init(at, "mempool", sizeof(void *), p->pub.size,
+				   HM_RING_EXACT_SZ | ring_flags_of(p->pub.flags));
+	return p->pub.ring != NULL;
 }
 
 struct hm_mempool *hm_mempool_create_empty(const char *name, unsigned n, size_t elt_size,
@@ -193,7 +193,7 @@ int hm_mempool_set_ops_byname(struct hm_mempool *mp, const char *name)
 			continue;
 		/* The backend's memory was sized for the ring or the stack it was made
 		 * with; switching needs the other's room. */
-		char *at = p->ring ? (char *)p->ring : (char *)p->stack;
+		char *at = p->pub.ring ? (char *)p->pub.ring : (char *)p->stack;
 		size_t room = (size_t)((char *)p->zone->addr + p->zone->len - at);
 		unsigned flags = (mp->flags & ~mask) | ops[i].flags |
 				 (ops[i].backend == BACKEND_STACK ? HM_MEMPOOL_F_STACK : 0);
@@ -560,7 +560,8 @@ static void add_counts(struct hm_mempool_stats *st, const struct hm_mempool_cach
 	st->get_fail_objs += hm__load_relaxed(&k->get_fail_objs);
 	st->put_calls += hm__load_relaxed(&k->put_calls);
 	st->put_objs += hm__load_relaxed(&k->put_objs);
-	st->cache_hits += hm__load_relaxed(&k->cache_hits);
+	/* Every successful get through a cache that is not a miss is a hit. */
+	st->cache_hits += hm__load_relaxed(&k->get_calls) - hm__load_relaxed(&k->cache_misses);
 	st->cache_misses += hm__load_relaxed(&k->cache_misses);
 	st->refused_puts += hm__load_relaxed(&k->refused_puts);
 }

@@ -35,7 +35,7 @@ unsigned hm__pool_backend_put(struct pool *p, void *const *objs, unsigned n)
 	if (n == 0)
 		return 0;
 	if (p->backend == BACKEND_RING) {
-		done = hm_ring_enqueue_bulk(p->ring, objs, n, NULL);
+		done = hm_ring_enqueue_bulk(p->pub.ring, objs, n, NULL);
 	} else {
 		struct pool_stack *s = p->stack;
 
@@ -64,7 +64,7 @@ unsigned hm__pool_backend_get(struct pool *p, void **objs, unsigned n)
 	if (n == 0)
 		return 0;
 	if (p->backend == BACKEND_RING)
-		return hm_ring_dequeue_bulk(p->ring, objs, n, NULL);
+		return hm_ring_dequeue_bulk(p->pub.ring, objs, n, NULL);
 	struct pool_stack *s = p->stack;
 
 	hm__mutex_lock(&s->lock);
@@ -82,7 +82,7 @@ unsigned hm__pool_backend_get(struct pool *p, void **objs, unsigned n)
 unsigned hm__pool_backend_count(const struct pool *p)
 {
 	if (p->backend == BACKEND_RING)
-		return hm_ring_count(p->ring);
+		return hm_ring_count(p->pub.ring);
 	/* Relaxed: a snapshot. */
 	return atomic_load_explicit((_Atomic uint32_t *)&p->stack->len, memory_order_relaxed);
 }
@@ -280,8 +280,9 @@ static int get_objs(struct pool *p, void **objs, unsigned n, struct hm_mempool_c
 				len += want;
 		}
 		if (n <= len) {
-			for (unsigned i = 0; i < n; i++)
-				objs[i] = c->objs[--len];
+			/* As the inline path takes them: the n put last, in their order. */
+			len -= n;
+			hm__copy_ptrs(objs, &c->objs[len], n);
 			hm__store_relaxed(&c->len, len);
 			return 0;
 		}
@@ -295,8 +296,8 @@ static int get_objs(struct pool *p, void **objs, unsigned n, struct hm_mempool_c
 		unsigned from_cache = len < n ? len : n;
 
 		if (hm__pool_backend_get(p, objs, n - from_cache) == n - from_cache) {
-			for (unsigned i = n - from_cache; i < n; i++)
-				objs[i] = c->objs[--len];
+			len -= from_cache;
+			hm__copy_ptrs(objs + n - from_cache, &c->objs[len], from_cache);
 			hm__store_relaxed(&c->len, len);
 			return 0;
 		}
@@ -346,7 +347,8 @@ int hm__mempool_get_slow(struct hm_mempool *mp, void **objs, unsigned n, struct 
 		if (rc == 0) {
 			hm__bump(&c->counts.get_calls, 1);
 			hm__bump(&c->counts.get_objs, n);
-			hm__bump(hit ? &c->counts.cache_hits : &c->counts.cache_misses, 1);
+			if (!hit)
+				hm__bump(&c->counts.cache_misses, 1);
 		} else {
 			hm__bump(&c->counts.get_fail_calls, 1);
 			hm__bump(&c->counts.get_fail_objs, n);
@@ -370,7 +372,7 @@ static void put_objs(struct pool *p, void *const *objs, unsigned n, struct hm_me
 			hm__pool_backend_put(p, c->objs, len);
 			len = 0;
 		}
-		memcpy(&c->objs[len], objs, n * sizeof(void *));
+		hm__copy_ptrs(&c->objs[len], objs, n);
 		hm__store_relaxed(&c->len, len + n);
 		return;
 	}

@@ -83,7 +83,6 @@ struct pool {
 	bool checked;     /* objects carry in/out cookies */
 	bool track;       /* tell ASan or Valgrind which objects are out */
 	const struct hm_memzone *zone;
-	struct hm_ring *ring;     /* BACKEND_RING */
 	struct pool_stack *stack; /* BACKEND_STACK */
 	void *priv;
 	struct hm_cache_set set;    /* the per-thread caches, for the exit flush */

@@ -16,7 +16,10 @@
 #include <hugemem/ring.h>
 
 #include <inttypes.h>
+#include <sched.h>
 #include <string.h>
+
+#define SPINS 256u /* pauses between yields while waiting to publish */
 
 #define ZONE_PREFIX     "RG_"
 #define ZONE_PREFIX_LEN 3
@@ -25,6 +28,21 @@
 
 _Static_assert(sizeof(struct hm_ring) % HM_CACHE_LINE == 0, "slots start on a cache line");
 _Static_assert(HM_RING_NAME_MAX + ZONE_PREFIX_LEN == HM_NAME_MAX, "a ring's zone name fits");
+
+void hm__ring_wait_tail(const uint32_t *tail, uint32_t from)
+{
+	/* The claimer before us may have lost its CPU between its claim and its
+	 * publish. Spinning on, with more threads than CPUs, every waiter would burn
+	 * its time slice in turn while it waits for a CPU, and the ring crawl (for
+	 * minutes in tests): so after a while we give the CPU away. Acquire, as A4
+	 * in hm__ring_publish. */
+	for (unsigned spins = 1; hm__load_acquire(tail) != from; spins++) {
+		if (spins % SPINS)
+			hm__pause();
+		else
+			sched_yield();
+	}
+}
 
 /* The zone name of ring name into buf[HM_NAME_MAX]; 0, -EINVAL or -ENAMETOOLONG. */
 static int zone_name(char *buf, const char *name)

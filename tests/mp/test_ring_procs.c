@@ -27,6 +27,7 @@
 #include <hugemem.h>
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
