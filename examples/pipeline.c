@@ -149,8 +149,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	hm_mem_get_info(&mi);
+	/* A stack backend: buffers flushed by the worker go back to rx first,
+	 * still warm in the CPU caches (a ring would cycle all 16 MiB of them). */
 	pool = hm_mempool_create("pkts", N_BUFS, BUF_SIZE, CACHE_SIZE, 0, NULL, NULL, HM_SOCKET_ANY,
-				 0);
+				 HM_MEMPOOL_F_STACK);
 	ring = hm_ring_create("rx->worker", RING_SLOTS, HM_SOCKET_ANY,
 			      HM_RING_SP_ENQ | HM_RING_SC_DEQ);
 	if (!pool || !ring) {
