@@ -10,5 +10,6 @@
 #include <hugemem/malloc.h>
 #include <hugemem/ring.h>
 #include <hugemem/mempool.h>
+#include <hugemem/slab.h>
 
 #endif /* HUGEMEM_H */

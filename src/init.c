@@ -9,6 +9,7 @@
 #include "heap/heap.h"
 #include "cache/cache.h"
 #include "mempool/pool.h"
+#include "slab/slab.h"
 
 #include <limits.h>
 
@@ -37,12 +38,16 @@ int hm_init(const struct hm_config *cfg)
 		rc = hm__malloc_setup(hm__shared());
 	if (rc == 0 && hm__proc.proc_type == HM_PROC_PRIMARY)
 		rc = hm__cache_setup(hm__shared());
+	if (rc == 0 && hm__proc.proc_type == HM_PROC_PRIMARY)
+		rc = hm__slab_setup(hm__shared());
 	if (rc == 0)
 		rc = hm__malloc_attach();
 	if (rc == 0)
 		rc = hm__cache_attach();
 	if (rc == 0)
 		rc = hm__mempool_attach();
+	if (rc == 0)
+		rc = hm__slab_attach();
 	if (rc) {
 		hm__mem_cleanup();
 		return rc;

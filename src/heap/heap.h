@@ -142,6 +142,7 @@ enum hm_block_kind {
 	HM_BLOCK_ZONE = 2,   /* a memzone */
 	HM_BLOCK_CACHED = 3, /* free for its user, held by a thread cache (tcache.c) */
 	HM_BLOCK_POOL = 4,   /* memory of a pool of the layers above (mempool objects) */
+	HM_BLOCK_SLAB = 5,   /* a slab of a slab cache (its base is read by hm_kfree) */
 };
 
 /*
