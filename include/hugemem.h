@@ -11,5 +11,6 @@
 #include <hugemem/ring.h>
 #include <hugemem/mempool.h>
 #include <hugemem/slab.h>
+#include <hugemem/bufpool.h>
 
 #endif /* HUGEMEM_H */

@@ -10,6 +10,7 @@
 #include "cache/cache.h"
 #include "mempool/pool.h"
 #include "slab/slab.h"
+#include "bufpool/bufpool.h"
 
 #include <limits.h>
 
@@ -48,6 +49,8 @@ int hm_init(const struct hm_config *cfg)
 		rc = hm__mempool_attach();
 	if (rc == 0)
 		rc = hm__slab_attach();
+	if (rc == 0)
+		rc = hm__bufpool_attach();
 	if (rc) {
 		hm__mem_cleanup();
 		return rc;

@@ -29,6 +29,7 @@
 enum hm_cache_kind {
 	HM_CACHE_KIND_MEMPOOL = 0,
 	HM_CACHE_KIND_SLAB = 1,
+	HM_CACHE_KIND_BUFPOOL = 2,
 	HM_CACHE_KINDS = 4,
 };
 

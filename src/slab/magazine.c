@@ -197,6 +197,26 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The magazines of threads of processes that died go back to their caches
+ * when their slots are reclaimed: done here, at most every RECLAIM_NS in
+ * this process, so that no object stays stranded in a dead thread's
+ * magazines for longer than a reap interval.
+ */
+#define RECLAIM_NS UINT64_C(100000000)
+
+static void reclaim_dead(uint64_t now)
+{
+	static _Atomic uint64_t last;
+	uint64_t prev = atomic_load_explicit(&last, memory_order_relaxed);
+
+	if (now - prev < RECLAIM_NS ||
+	    !atomic_compare_exchange_strong_explicit(&last, &prev, now, memory_order_relaxed,
+						     memory_order_relaxed))
+		return;
+	hm__threads_reclaim_dead();
+}
+
 void hm__slab_maybe_reap(struct cache *k)
 {
 	unsigned ms = atomic_load_explicit(&reap_interval_ms, memory_order_relaxed);
@@ -211,6 +231,7 @@ void hm__slab_maybe_reap(struct cache *k)
 	/* One reaper per interval: the one that moves the stamp. */
 	if (!atomic_compare_exchange_strong(&k->last_reap_ns, &last, now))
 		return;
+	reclaim_dead(now);
 	if (k->mag_size) {
 		struct hm__slab_mag *full, *empty;
 		struct depot *d = &k->depot;
@@ -268,7 +289,7 @@ static void swap_previous(struct hm__slab_local *l, uint32_t size)
 	uint32_t r = l->prounds;
 
 	l->previous = l->loaded;
-	l->prounds = hm__load_relaxed(&l->rounds);
+	hm__store_relaxed(&l->prounds, hm__load_relaxed(&l->rounds));
 	load(l, m, r, size);
 }
 
@@ -288,7 +309,7 @@ static bool refill(struct cache *k, struct hm__slab_local *l)
 	if (m) {
 		/* The depot has the previous one now; the empty loaded one takes its place. */
 		l->previous = l->loaded;
-		l->prounds = 0;
+		hm__store_relaxed(&l->prounds, 0);
 		load(l, m, M, M);
 		return true;
 	}
@@ -332,7 +353,7 @@ static bool make_room(struct cache *k, struct hm__slab_local *l)
 			depot_put(k, l->previous, true);
 		if (m) {
 			l->previous = l->loaded;
-			l->prounds = M;
+			hm__store_relaxed(&l->prounds, M);
 			load(l, m, 0, M);
 			return true;
 		}
@@ -342,7 +363,7 @@ static bool make_room(struct cache *k, struct hm__slab_local *l)
 			m = mag_new(k);
 		if (m) {
 			l->previous = l->loaded;
-			l->prounds = M;
+			hm__store_relaxed(&l->prounds, M);
 			load(l, m, 0, M);
 			return true;
 		}
@@ -372,7 +393,7 @@ void hm__slab_flush_local(void *owner, void *local)
 		depot_put(k, mags[i], false);
 	}
 	l->previous = NULL;
-	l->prounds = 0;
+	hm__store_relaxed(&l->prounds, 0);
 	load(l, NULL, 0, 0);
 }
 
@@ -509,7 +530,7 @@ uint64_t hm__slab_in_magazines(const struct cache *k)
 		const struct hm__slab_local *l = hm__load_acquire(&k->pub.local[s]);
 		if (l)
 			n += hm__load_relaxed(&l->rounds) +
-			     hm__load_relaxed((const uint32_t *)&l->prounds);
+			     hm__load_relaxed(&l->prounds);
 	}
 	return n + (uint64_t)hm__load_relaxed(&k->depot.n_full) * k->mag_size;
 }
