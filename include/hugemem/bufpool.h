@@ -208,8 +208,7 @@ static inline uint8_t *hm__bufpool_state(struct hm_bufpool *bp)
 /* The calling thread's cache, or NULL (the slow path then makes it). */
 static inline struct hm__bufpool_cache *hm__bufpool_local(struct hm_bufpool *bp)
 {
-	struct hm__bufpool_cache *_Atomic *t =
-		(struct hm__bufpool_cache *_Atomic *)((char *)bp + bp->caches_off);
+	struct hm__bufpool_cache **t = (struct hm__bufpool_cache **)((char *)bp + bp->caches_off);
 	int slot = hm__thread_slot();
 
 	/* Acquire pairs with the release that published the cache (the first use). */

@@ -330,7 +330,7 @@ int hm_bufpool_destroy(struct hm_bufpool *bp)
 	struct bufpool *p = bp_of(bp);
 	char zname[HM_NAME_MAX];
 	const struct hm_memzone *mz;
-	struct hm__bufpool_cache *_Atomic *caches;
+	struct hm__bufpool_cache **caches;
 	uint64_t free_now, out;
 
 	if (!hm__shared())
@@ -399,7 +399,7 @@ int hm_bufpool_info(const struct hm_bufpool *bp, struct hm_bufpool_info *info)
 {
 	const struct bufpool *p = (const struct bufpool *)bp;
 	uint64_t alloc_n = 0, free_n = 0;
-	struct hm__bufpool_cache *_Atomic *caches;
+	struct hm__bufpool_cache **caches;
 
 	if (!info || !hm__bufpool_valid(bp))
 		return -EINVAL;

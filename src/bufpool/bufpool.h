@@ -70,9 +70,9 @@ static inline struct bp_chunk *bp_chunks(const struct bufpool *p)
 	return (struct bp_chunk *)((char *)(uintptr_t)p + p->chunks_off);
 }
 
-static inline struct hm__bufpool_cache *_Atomic *bp_caches(const struct bufpool *p)
+static inline struct hm__bufpool_cache **bp_caches(const struct bufpool *p)
 {
-	return (struct hm__bufpool_cache *_Atomic *)((char *)(uintptr_t)p + p->pub.caches_off);
+	return (struct hm__bufpool_cache **)((char *)(uintptr_t)p + p->pub.caches_off);
 }
 
 /* Whether bp is a live pool of this instance. */

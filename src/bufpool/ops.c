@@ -111,7 +111,7 @@ uint64_t hm__bp_bitmap_count(const struct bufpool *p)
 
 uint64_t hm__bp_cached(const struct bufpool *p)
 {
-	struct hm__bufpool_cache *_Atomic *caches = bp_caches(p);
+	struct hm__bufpool_cache **caches = bp_caches(p);
 	uint64_t n = 0;
 
 	for (uint32_t s = 0; s < p->pub.n_slots; s++) {
@@ -127,7 +127,7 @@ uint64_t hm__bp_cached(const struct bufpool *p)
 /* The calling thread's cache, made on first use; NULL without a slot, caches or memory. */
 static struct hm__bufpool_cache *local_cache(struct bufpool *p)
 {
-	struct hm__bufpool_cache *_Atomic *caches = bp_caches(p);
+	struct hm__bufpool_cache **caches = bp_caches(p);
 	int slot = hm__thread_slot();
 	struct hm__bufpool_cache *c;
 	size_t bytes = sizeof(*c) + 2 * HM_BUFPOOL_CACHE_SIZE * sizeof(uint32_t);
