@@ -20,8 +20,15 @@
  *
  * Indices 0 and 1 are reserved: they have buffers (0 is where an index
  * out of range points, as in netmap) but are never handed out, and 0 means
- * "no buffer". A free of an index out of range, reserved, or already free is
- * refused, logged and counted, and changes nothing.
+ * "no buffer". A free of an index out of range or reserved is refused,
+ * logged and counted, and changes nothing. An index freed twice is refused
+ * the same way when it reaches the bitmap, which never takes a free index
+ * twice: at once in a pool without caches, when the thread's cache is
+ * flushed otherwise (until then both copies may be handed out, as DPDK's
+ * mempool and netmap's allocator would). A checked pool
+ * (HM_BUFPOOL_F_CHECKED, and every pool in a debug build) keeps a state byte
+ * per buffer and refuses the second free at the call itself, for a few ns
+ * per index.
  *
  * The pool lives in hugemem memory and is found by name from every process
  * of the instance. Its shared state holds only indices and offsets (from
@@ -42,12 +49,17 @@
 #include <hugemem/atomic.h>
 #include <hugemem/core.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define HM_BUFPOOL_F_NO_CACHE    0x0001u /* no per-thread caches: every call goes to the bitmap */
 #define HM_BUFPOOL_F_IOVA_CONTIG 0x0002u /* physical IOVAs: every chunk IOVA-contiguous */
+#define HM_BUFPOOL_F_CHECKED     0x0004u /* refuse a double free at the call, in every build */
 
 #define HM_BUFPOOL_NAME_MAX    (HM_NAME_MAX - 3)   /* bytes of a pool's name, NUL included ("BP_") */
 #define HM_BUFPOOL_CLUSTER_MAX (4u << 20)         /* the largest cluster (netmap's MAX_CLUSTSIZE) */
@@ -152,7 +164,8 @@ HM_API int hm_bufpool_cluster_shape(size_t buf_size, unsigned *per_cluster, size
 
 /* ---- Fast path: implementation, not API. Fields may change. ---- */
 
-#define HM__BUFPOOL_MAGIC 0x42504f4fu /* "BPOO" */
+#define HM__BUFPOOL_MAGIC   0x42504f4fu /* "BPOO" */
+#define HM__BUFPOOL_CHECKED 0x80000000u /* every alloc and free takes the out-of-line path */
 
 /* One entry of the lookup table: the buffer's offset from the pool, and its IOVA. */
 struct hm__bufpool_lut {
@@ -177,7 +190,7 @@ struct hm_bufpool {
 	uint32_t count;    /* buffers, reserved included */
 	uint32_t buf_size; /* bytes */
 	uint64_t lut_off;   /* from the pool to its lookup table (count entries) */
-	uint64_t state_off; /* from the pool to one byte per buffer: 1 while it is out */
+	uint64_t state_off; /* from the pool to one byte per buffer: 1 while it is out (checked pools) */
 	uint32_t n_slots;   /* entries of the caches table */
 	uint32_t pad;
 	uint64_t caches_off; /* from the pool to the per-thread-slot cache table */
@@ -215,6 +228,39 @@ static inline struct hm__bufpool_cache *hm__bufpool_local(struct hm_bufpool *bp)
 	return slot >= 0 && (unsigned)slot < bp->n_slots ? hm__load_acquire(&t[slot]) : NULL;
 }
 
+/*
+ * Whether any of idx[0..n) is reserved or out of range, for count buffers
+ * (3 <= count < 2^31). With x = idx - 2 and lim = count - 3, an index is
+ * bad exactly when x >= 2^31 (0, 1, or far out) or lim - x < 0: the sign
+ * bit of x | (lim - x). That is two subtractions and two ors, four indices
+ * at a time with SSE2: the plain compare loop cost 0.5 ns per index, as much
+ * as the rest of a bulk free (measured on 32-index bulks).
+ */
+static inline bool hm__bufpool_any_bad(const uint32_t *idx, unsigned n, uint32_t count)
+{
+	const uint32_t lim = count - HM_BUFPOOL_RESERVED - 1;
+	uint32_t acc = 0;
+	unsigned i = 0;
+
+#if defined(__SSE2__)
+	const __m128i two = _mm_set1_epi32((int)HM_BUFPOOL_RESERVED);
+	const __m128i vlim = _mm_set1_epi32((int)lim);
+	__m128i a = _mm_setzero_si128();
+
+	for (; i + 4 <= n; i += 4) {
+		__m128i x = _mm_sub_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + i)),
+					  two);
+		a = _mm_or_si128(a, _mm_or_si128(x, _mm_sub_epi32(vlim, x)));
+	}
+	acc = (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(a));
+#endif
+	for (; i < n; i++) {
+		uint32_t x = idx[i] - HM_BUFPOOL_RESERVED;
+		acc |= (x | (lim - x)) >> 31;
+	}
+	return acc != 0;
+}
+
 HM_API unsigned hm__bufpool_alloc_slow(struct hm_bufpool *bp, struct hm__bufpool_cache *c,
 				       uint32_t *idx, unsigned n);
 HM_API void hm__bufpool_free_slow(struct hm_bufpool *bp, struct hm__bufpool_cache *c,
@@ -224,18 +270,13 @@ static inline unsigned hm_bufpool_alloc_bulk(struct hm_bufpool *bp, uint32_t *id
 {
 	struct hm__bufpool_cache *c = hm__bufpool_local(bp);
 
-	if (__builtin_expect(c != NULL, 1)) {
+	if (__builtin_expect(c != NULL && !(bp->flags & HM__BUFPOOL_CHECKED), 1)) {
 		/* Relaxed: the cache is this thread's; others only read len for counts. */
 		uint32_t len = hm__load_relaxed(&c->len);
 
 		if (__builtin_expect(n <= len, 1)) {
-			uint8_t *state = hm__bufpool_state(bp);
-
 			len -= n;
-			for (unsigned i = 0; i < n; i++) {
-				idx[i] = c->idx[len + i];
-				state[idx[i]] = 1;
-			}
+			__builtin_memcpy(idx, &c->idx[len], n * sizeof(*idx));
 			hm__store_relaxed(&c->len, len);
 			hm__bump(&c->allocs, n);
 			return n;
@@ -255,23 +296,12 @@ static inline void hm_bufpool_free_bulk(struct hm_bufpool *bp, const uint32_t *i
 {
 	struct hm__bufpool_cache *c = hm__bufpool_local(bp);
 
-	if (__builtin_expect(c != NULL, 1)) {
+	if (__builtin_expect(c != NULL && !(bp->flags & HM__BUFPOOL_CHECKED), 1)) {
 		uint32_t len = hm__load_relaxed(&c->len);
 
 		if (__builtin_expect(len + n <= c->flushthresh, 1)) {
-			uint8_t *state = hm__bufpool_state(bp);
-			uint32_t bad = 0;
-
-			/* Each index must be out: in range (not reserved) and marked so. */
-			for (unsigned i = 0; i < n; i++)
-				bad |= (uint32_t)(idx[i] - HM_BUFPOOL_RESERVED >=
-						  bp->count - HM_BUFPOOL_RESERVED) |
-				       (uint32_t)(idx[i] < bp->count && state[idx[i]] != 1);
-			if (__builtin_expect(bad == 0, 1)) {
-				for (unsigned i = 0; i < n; i++) {
-					state[idx[i]] = 0;
-					c->idx[len + i] = idx[i];
-				}
+			if (__builtin_expect(!hm__bufpool_any_bad(idx, n, bp->count), 1)) {
+				__builtin_memcpy(&c->idx[len], idx, n * sizeof(*idx));
 				hm__store_relaxed(&c->len, len + n);
 				hm__bump(&c->frees, n);
 				return;

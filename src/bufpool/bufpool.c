@@ -25,7 +25,7 @@
 
 #define ZONE_PREFIX     "BP_"
 #define ZONE_PREFIX_LEN 3
-#define KNOWN_FLAGS     (HM_BUFPOOL_F_NO_CACHE | HM_BUFPOOL_F_IOVA_CONTIG)
+#define KNOWN_FLAGS     (HM_BUFPOOL_F_NO_CACHE | HM_BUFPOOL_F_IOVA_CONTIG | HM_BUFPOOL_F_CHECKED)
 
 _Static_assert(HM_BUFPOOL_NAME_MAX + ZONE_PREFIX_LEN == HM_NAME_MAX, "a pool's zone name fits");
 
@@ -245,7 +245,7 @@ struct hm_bufpool *hm_bufpool_create_min(const char *name, unsigned count, unsig
 	p = mz->addr;
 	memset(p, 0, lut_off);
 	memcpy(p->pub.name, name, strlen(name) + 1);
-	p->pub.flags = flags;
+	p->pub.flags = flags | ((flags & HM_BUFPOOL_F_CHECKED) || HM_DEBUG >= 1 ? HM__BUFPOOL_CHECKED : 0);
 	p->pub.buf_size = (uint32_t)size;
 	p->pub.lut_off = lut_off;
 	p->pub.state_off = state_off;

@@ -14,11 +14,12 @@
  * (release); a bit that was set already was an index freed twice: it is
  * reported, and the fetch-or changed nothing for it.
  *
- * Every index freed is checked first: in range, not reserved, and out (its
- * state byte 1). States are plain bytes, written by the thread that
- * allocates or frees the buffer: two threads freeing one index at the same
- * instant may both pass (that misuse alone is not caught); the bitmap's
- * fetch-or still refuses the second when both reach it.
+ * Every index freed is checked first: in range and not reserved; in
+ * checked pools also out (its state byte 1). States are plain bytes,
+ * written by the thread that allocates or frees the buffer: two threads
+ * freeing one index at the same instant may both pass (that misuse alone is
+ * not caught there); the bitmap's fetch-or still refuses the second when
+ * both reach it.
  */
 #include "bufpool/bufpool.h"
 #include <hugemem/malloc.h>
@@ -172,6 +173,8 @@ static void mark_out(struct bufpool *p, const uint32_t *idx, unsigned n)
 {
 	uint8_t *state = hm__bufpool_state(&p->pub);
 
+	if (!(p->pub.flags & HM__BUFPOOL_CHECKED))
+		return;
 	for (unsigned i = 0; i < n; i++)
 		state[idx[i]] = 1;
 }
@@ -229,7 +232,7 @@ static bool check_free(struct bufpool *p, uint32_t idx)
 		why = "out of range";
 	else if (idx < HM_BUFPOOL_RESERVED)
 		why = "reserved";
-	else if (hm__bufpool_state(&p->pub)[idx] != 1)
+	else if ((p->pub.flags & HM__BUFPOOL_CHECKED) && hm__bufpool_state(&p->pub)[idx] != 1)
 		why = "free already";
 	if (!why)
 		return true;
@@ -252,7 +255,7 @@ void hm__bufpool_free_slow(struct hm_bufpool *bp, struct hm__bufpool_cache *c, c
 		hm__err("bufpool: free of %u indices to %p refused: not a pool", n, (void *)bp);
 		return;
 	}
-	state = hm__bufpool_state(bp);
+	state = bp->flags & HM__BUFPOOL_CHECKED ? hm__bufpool_state(bp) : NULL;
 	if (!c)
 		c = local_cache(p);
 	/* In batches: check each, mark it free, then cache or give back the good ones. */
@@ -262,7 +265,8 @@ void hm__bufpool_free_slow(struct hm_bufpool *bp, struct hm__bufpool_cache *c, c
 		for (; i < n && k < 64; i++) {
 			if (!check_free(p, idx[i]))
 				continue;
-			state[idx[i]] = 0;
+			if (state)
+				state[idx[i]] = 0;
 			ok[k++] = idx[i];
 		}
 		if (!c) {
