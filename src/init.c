@@ -64,10 +64,12 @@ void hm_cleanup(void)
 {
 	if (!hm__shared()) {
 		/* Perhaps a forked child dropping what it inherited. */
+		hm__slab_detach();
 		hm__mem_forget();
 		return;
 	}
 	hm__threads_release_process();
+	hm__slab_detach();
 	hm__mem_cleanup();
 }
 

@@ -6,7 +6,8 @@
  *
  * A cache holds objects of one size. It grows by slabs: runs of 4 KiB
  * pages taken from the heap (2^order pages, the order chosen so that less
- * than an eighth of a slab is wasted), each holding a whole number of
+ * than an eighth of a slab is left over beyond its header and free-index
+ * array), each holding a whole number of
  * objects. A constructor, if given, runs once for each object when its
  * slab is made, and the destructor once when the slab is given back: an
  * object comes out of hm_slab_alloc as the constructor left it or as the
@@ -208,11 +209,10 @@ HM_API void hm_slabinfo(FILE *f);
  * that is neither a slab object nor a heap block is refused and logged.
  * hm_ksize: the usable bytes at p (0 for anything else).
  */
-HM_API void *hm_kmalloc(size_t size);
 HM_API void *hm_kzalloc(size_t size);
 HM_API void *hm_krealloc(void *p, size_t size);
-HM_API void hm_kfree(void *p);
 HM_API size_t hm_ksize(const void *p);
+/* hm_kmalloc and hm_kfree are inline, below the divider. */
 
 /* ---- Fast path: implementation, not API. Fields may change. ---- */
 
@@ -361,6 +361,83 @@ static inline void hm_slab_free_bulk(struct hm_slab_cache *c, void *const *objs,
 		}
 	}
 	hm__slab_free_bulk_slow(c, l, objs, n);
+}
+
+/* ---- kmalloc: the process's view of the general caches ---- */
+
+#define HM__KMALLOC_CLASSES 52
+
+/*
+ * Set by hm_init (the page map) and by the first hm_kmalloc of each class
+ * in this process (its cache); cleared by hm_cleanup, which leaves map_n 0
+ * so that every call takes the out-of-line path.
+ */
+struct hm__kmalloc_view {
+	const uint8_t *map; /* the page map, as in struct hm_slab_cache */
+	uintptr_t map_lo;
+	uint64_t map_n;
+	struct hm_slab_cache *caches[HM__KMALLOC_CLASSES]; /* NULL until this process's first use */
+};
+HM_API extern struct hm__kmalloc_view hm__kmalloc;
+
+HM_API void *hm__kmalloc_slow(size_t size);
+HM_API void hm__kfree_slow(void *p);
+
+/* The class of size, 1 <= size <= HM_KMALLOC_MAX: 8 by 8 to 64, then 4 per power of two. */
+static inline unsigned hm__kmalloc_class(size_t size)
+{
+	unsigned t;
+
+	if (size <= 64)
+		return (unsigned)((size + 7) >> 3) - 1;
+	t = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
+	return 8 + (t - 6) * 4 + (unsigned)(((size - 1) >> (t - 2)) & 3);
+}
+
+static inline void *hm_kmalloc(size_t size)
+{
+	if (__builtin_expect(size - 1 < HM_KMALLOC_MAX, 1)) {
+		/* Acquire pairs with the release that filled the entry (the slow path). */
+		struct hm_slab_cache *c = hm__load_acquire(&hm__kmalloc.caches[hm__kmalloc_class(size)]);
+
+		if (__builtin_expect(c != NULL, 1))
+			return hm_slab_alloc(c);
+	}
+	return hm__kmalloc_slow(size);
+}
+
+/*
+ * The page map names the slab around p, whose first word is its cache: the
+ * free goes straight into that cache's magazine. Anything else (NULL, heap
+ * blocks, foreign pointers, debug caches, a full magazine) goes out of line.
+ */
+static inline void hm_kfree(void *p)
+{
+	uintptr_t g = ((uintptr_t)p - hm__kmalloc.map_lo) >> HM__SLAB_PAGE_SHIFT;
+
+	if (__builtin_expect(g < hm__kmalloc.map_n, 1)) {
+		unsigned e = hm__load_relaxed(&hm__kmalloc.map[g]);
+
+		if (__builtin_expect(e != 0, 1)) {
+			uintptr_t mask = ~((((uintptr_t)1 << HM__SLAB_PAGE_SHIFT) << (e - 1)) - 1);
+			struct hm_slab_cache *c = *(struct hm_slab_cache **)((uintptr_t)p & mask);
+			struct hm__slab_local *l = hm__slab_local_of(c);
+
+			if (__builtin_expect(l != NULL && !(c->flags & HM__SLAB_SLOW), 1)) {
+				uint32_t r = hm__load_relaxed(&l->rounds);
+
+				if (__builtin_expect(r < l->mag_size, 1)) {
+					l->loaded->rounds[r] = p;
+					hm__store_relaxed(&l->rounds, r + 1);
+					hm__bump(&l->counts.frees, 1);
+					return;
+				}
+			}
+			hm__slab_free_slow(c, l, p);
+			return;
+		}
+	}
+	hm__kfree_slow(p);
 }
 
 #ifdef __cplusplus

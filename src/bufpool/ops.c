@@ -193,11 +193,13 @@ unsigned hm__bufpool_alloc_slow(struct hm_bufpool *bp, struct hm__bufpool_cache 
 	}
 	if (!c)
 		c = local_cache(p);
-	if (c && n <= c->size) {
+	if (c) {
 		uint32_t len = hm__load_relaxed(&c->len);
 
-		/* Refill up to size, plus what this call takes. */
-		len += hm__bp_bitmap_take(p, &c->idx[len], c->size + n - len);
+		/* Refill up to size, plus what this call takes, when that fits (checked
+		 * pools come here with the cache holding enough already). */
+		if (len < n && n <= c->size)
+			len += hm__bp_bitmap_take(p, &c->idx[len], c->size + n - len);
 		if (len >= n) {
 			len -= n;
 			memcpy(idx, &c->idx[len], n * sizeof(*idx));
@@ -206,10 +208,20 @@ unsigned hm__bufpool_alloc_slow(struct hm_bufpool *bp, struct hm__bufpool_cache 
 			hm__bump(&c->allocs, n);
 			return n;
 		}
-		hm__store_relaxed(&c->len, len);
-		/* Too few in the bitmap and this cache: the other caches may hold some. */
-		errno = ENOMEM;
-		return 0;
+		/* Larger than the cache, or the bitmap ran short: the rest from the
+		 * bitmap, then all the cache holds. */
+		got = hm__bp_bitmap_take(p, idx, n - len);
+		if (got < n - len) {
+			hm__store_relaxed(&c->len, len);
+			hm__bp_bitmap_give(p, idx, got);
+			errno = ENOMEM;
+			return 0;
+		}
+		memcpy(&idx[got], c->idx, len * sizeof(*idx));
+		hm__store_relaxed(&c->len, 0);
+		mark_out(p, idx, n);
+		hm__bump(&c->allocs, n);
+		return n;
 	}
 	got = hm__bp_bitmap_take(p, idx, n);
 	if (got < n) {

@@ -23,16 +23,7 @@
 #define SMALL_MAX  64u
 #define SMALL_STEP 8u
 
-static unsigned class_of(size_t size)
-{
-	unsigned t, q;
-
-	if (size <= SMALL_MAX)
-		return (unsigned)((size + SMALL_STEP - 1) / SMALL_STEP) - 1;
-	t = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
-	q = (unsigned)((size - 1) >> (t - 2)) & 3u;
-	return SMALL_MAX / SMALL_STEP + (t - 6) * 4 + q;
-}
+struct hm__kmalloc_view hm__kmalloc;
 
 static size_t class_size(unsigned i)
 {
@@ -46,6 +37,19 @@ static size_t class_size(unsigned i)
 }
 
 _Static_assert(KMALLOC_CLASSES == SMALL_MAX / SMALL_STEP + 11 * 4, "classes up to 128 KiB");
+_Static_assert(KMALLOC_CLASSES == HM__KMALLOC_CLASSES, "the process view has every class");
+
+void hm__kmalloc_attach(void)
+{
+	hm__slab_map_of(&hm__kmalloc.map, &hm__kmalloc.map_lo, &hm__kmalloc.map_n);
+}
+
+void hm__kmalloc_detach(void)
+{
+	hm__store_relaxed(&hm__kmalloc.map_n, 0);
+	for (unsigned i = 0; i < KMALLOC_CLASSES; i++)
+		hm__store_relaxed(&hm__kmalloc.caches[i], NULL);
+}
 
 /* The general cache of class i, made if it is not yet; NULL with errno. */
 static struct hm_slab_cache *general(unsigned i)
@@ -80,16 +84,22 @@ static struct hm_slab_cache *general(unsigned i)
 	return off ? hm__ptr(sh, off) : NULL;
 }
 
-void *hm_kmalloc(size_t size)
+void *hm__kmalloc_slow(size_t size)
 {
 	struct hm_slab_cache *c;
+	unsigned i;
 
 	if (size == 0)
 		return hm__null_errno(EINVAL);
 	if (size > HM_KMALLOC_MAX)
 		return hm_malloc("kmalloc", size, 0);
-	c = general(class_of(size));
-	return c ? hm_slab_alloc(c) : NULL;
+	i = hm__kmalloc_class(size);
+	c = general(i);
+	if (!c)
+		return NULL;
+	/* Release: pairs with the acquire of hm_kmalloc() in this process's other threads. */
+	hm__store_release(&hm__kmalloc.caches[i], c);
+	return hm_slab_alloc(c);
 }
 
 void *hm_kzalloc(size_t size)
@@ -111,7 +121,7 @@ static struct hm_slab_cache *cache_at(const void *p)
 	return ((struct slab *)((uintptr_t)p & ~(((uintptr_t)SLAB_PAGE << (e - 1)) - 1)))->cache;
 }
 
-void hm_kfree(void *p)
+void hm__kfree_slow(void *p)
 {
 	struct hm_slab_cache *c;
 
@@ -155,7 +165,7 @@ void *hm_krealloc(void *p, size_t size)
 		return hm__null_errno(EINVAL);
 	}
 	c = cache_at(p);
-	if (c && cache_of(c)->general && size <= HM_KMALLOC_MAX && class_size(class_of(size)) == old)
+	if (c && cache_of(c)->general && size <= HM_KMALLOC_MAX && class_size(hm__kmalloc_class(size)) == old)
 		return p;
 	if (!c && size > HM_KMALLOC_MAX)
 		return hm_realloc(p, size, 0);

@@ -166,8 +166,13 @@ unsigned hm__slab_map_get(const void *addr);
 /* Primary: the slab area of the config region. Every process: the exit flush. */
 int hm__slab_setup(struct hm_shared *sh);
 int hm__slab_attach(void);
+void hm__slab_detach(void); /* hm_cleanup, before the memory goes */
 /* The page map, for a cache being created: its pointer, first address and length. */
 void hm__slab_map_of(const uint8_t **map, uintptr_t *lo, uint64_t *n);
+
+/* kmalloc.c: fill the process's view of the general caches (hm_init), clear it (hm_cleanup). */
+void hm__kmalloc_attach(void);
+void hm__kmalloc_detach(void);
 
 /* --- slabs.c: under no lock; each takes k->lock --- */
 
