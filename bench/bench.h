@@ -23,7 +23,8 @@
  * add X(<suite>) to BENCH_SUITES below (libuv's benchmark-list.h).
  *
  * Everything here runs on the benchmark's one thread, pinned to CPU 0 (the
- * ring suite's 2-thread cases add a consumer thread, pinned to CPU 1).
+ * 2-thread cases of the ring, mempool and slab suites add a thread, pinned
+ * to CPU 1).
  */
 #ifndef HM_BENCH_H
 #define HM_BENCH_H
@@ -32,9 +33,11 @@
 #define _GNU_SOURCE
 #endif
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The suites, in the order they run; --suite NAME picks one. */
 #define BENCH_SUITES(X) \
@@ -42,7 +45,8 @@
 	X(memzone)      \
 	X(malloc)       \
 	X(ring)         \
-	X(mempool)
+	X(mempool)      \
+	X(slab)
 
 #define BENCH_METRICS_MAX  4 /* operations one case times together */
 #define BENCH_REPS_DEFAULT 7 /* --reps */
@@ -295,6 +299,250 @@ int bench_objs_measure(struct bench_ctx *ctx, double *out);
 void bench_objs_release(struct bench_ctx *ctx);
 
 /*
+ * The slab suite (slab.c): objects of one size allocated and freed on one
+ * thread, in pairs or in batches; allocated on one thread and freed on
+ * another; and blocks of a mix of sizes replaced at random.
+ *
+ * An allocation costs a few ns, so a call through a pointer per object
+ * would distort it, and every implementation must still run the very same
+ * loop. So each loop is written once, below, as an always_inline function
+ * that takes the allocator's alloc and free as arguments, and
+ * BENCH_SLAB_OPS() instantiates the loops for one allocator in the file that
+ * knows its API (slab.c for hugemem's slab caches, kmalloc and mempool;
+ * peers/<peer>.c for the others). There alloc and free are always_inline
+ * functions passed as constants, which the compiler inlines into the loops
+ * (-O2; the disassembly shows hugemem's fast paths inline, the peers' own
+ * calls, mallocx, mi_malloc, tc_malloc, called straight, and no indirect
+ * call but glibc's, whose malloc is a pointer from dlsym()). The driver calls one loop per chunk of thousands
+ * of objects through struct bench_slab_ops.
+ *
+ * pool is the implementation's (a slab cache, a mempool; NULL for malloc),
+ * size the case's object size; alloc returns NULL on failure, and free is
+ * never given NULL.
+ */
+typedef void *bench_slab_alloc_fn(void *pool, size_t size);
+typedef void bench_slab_free_fn(void *pool, void *p);
+
+/* The cross-thread case's queue of objects (slab.c): single producer, single consumer. */
+struct bench_xfer;
+
+/* Objects the cross-thread loops move through the queue at a time. */
+#define BENCH_XFER_BULK 32u
+
+/* Put objs[0..n) on q, pausing while it is full. */
+void bench_xfer_put(struct bench_xfer *q, void *const *objs, unsigned n);
+/* Take n objects from q into objs, pausing while it has fewer: n, or 0 if the
+ * producer gave up (bench_xfer_abort) and fewer than n are left. */
+unsigned bench_xfer_get(struct bench_xfer *q, void **objs, unsigned n);
+
+/* The random-replace workload: the live set and the drawn operations. */
+struct bench_slab_mix {
+	void **live;           /* the live blocks, by slot */
+	const uint32_t *slot;  /* slot of the i-th replace, cycled */
+	const uint32_t *size;  /* size of the i-th new block, cycled */
+	size_t n_slot;         /* length of slot[] */
+	size_t n_size;         /* length of size[], coprime with n_slot */
+	size_t i_slot, i_size; /* the next entries, carried over between calls */
+};
+
+#define BENCH_SLAB_LOOP static inline __attribute__((always_inline))
+/* How the allocators' alloc and free given to BENCH_SLAB_OPS are declared. */
+#define BENCH_SLAB_INLINE static inline __attribute__((always_inline))
+
+/* iters times: allocate an object, write its first byte, free it. */
+BENCH_SLAB_LOOP int bench_slab_pairs_loop(void *pool, size_t size, uint64_t iters,
+					  bench_slab_alloc_fn *alloc, bench_slab_free_fn *dealloc)
+{
+	for (uint64_t i = 0; i < iters; i++) {
+		char *p = alloc(pool, size);
+
+		if (__builtin_expect(p == NULL, 0))
+			return -ENOMEM;
+		p[0] = (char)i;
+		dealloc(pool, p);
+	}
+	return 0;
+}
+
+/* iters times: allocate n objects into objs, writing each one's first byte,
+ * then free them in the order they came. */
+BENCH_SLAB_LOOP int bench_slab_batch_loop(void *pool, size_t size, void **objs, unsigned n,
+					  uint64_t iters, bench_slab_alloc_fn *alloc,
+					  bench_slab_free_fn *dealloc)
+{
+	for (uint64_t i = 0; i < iters; i++) {
+		for (unsigned k = 0; k < n; k++) {
+			char *p = alloc(pool, size);
+
+			if (__builtin_expect(p == NULL, 0)) {
+				while (k > 0)
+					dealloc(pool, objs[--k]);
+				return -ENOMEM;
+			}
+			p[0] = (char)k;
+			objs[k] = p;
+		}
+		for (unsigned k = 0; k < n; k++)
+			dealloc(pool, objs[k]);
+	}
+	return 0;
+}
+
+/*
+ * The producer: count objects (a multiple of BENCH_XFER_BULK), each
+ * allocated, given its sequence number in its first 8 bytes, and put on q
+ * in bulks of BENCH_XFER_BULK through objs. 0, or -ENOMEM (the objects of
+ * the unfinished bulk are freed; the caller aborts q).
+ */
+BENCH_SLAB_LOOP int bench_slab_produce_loop(void *pool, size_t size, struct bench_xfer *q,
+					    void **objs, uint64_t count, bench_slab_alloc_fn *alloc,
+					    bench_slab_free_fn *dealloc)
+{
+	for (uint64_t sent = 0; sent < count; sent += BENCH_XFER_BULK) {
+		for (unsigned k = 0; k < BENCH_XFER_BULK; k++) {
+			uint64_t seq = sent + k;
+			void *p = alloc(pool, size);
+
+			if (__builtin_expect(p == NULL, 0)) {
+				while (k > 0)
+					dealloc(pool, objs[--k]);
+				return -ENOMEM;
+			}
+			memcpy(p, &seq, sizeof(seq));
+			objs[k] = p;
+		}
+		bench_xfer_put(q, objs, BENCH_XFER_BULK);
+	}
+	return 0;
+}
+
+/*
+ * The consumer: take bulks of BENCH_XFER_BULK from q through objs until
+ * count objects came (or the producer gave up), read each one's sequence
+ * number into *sum and free it. Returns the objects freed.
+ */
+BENCH_SLAB_LOOP uint64_t bench_slab_consume_loop(void *pool, struct bench_xfer *q, void **objs,
+						 uint64_t count, uint64_t *sum,
+						 bench_slab_free_fn *dealloc)
+{
+	uint64_t got, s = 0;
+
+	for (got = 0; got < count; got += BENCH_XFER_BULK) {
+		if (bench_xfer_get(q, objs, BENCH_XFER_BULK) == 0)
+			break;
+		for (unsigned k = 0; k < BENCH_XFER_BULK; k++) {
+			uint64_t seq;
+
+			memcpy(&seq, objs[k], sizeof(seq));
+			s += seq;
+			dealloc(pool, objs[k]);
+		}
+	}
+	*sum = s;
+	return got;
+}
+
+/* count random replaces: free the block of the next slot, allocate one of
+ * the next size in its place and write its first byte. 0, or -ENOMEM (the
+ * slot is left NULL). */
+BENCH_SLAB_LOOP int bench_slab_mix_loop(void *pool, struct bench_slab_mix *m, uint64_t count,
+					bench_slab_alloc_fn *alloc, bench_slab_free_fn *dealloc)
+{
+	size_t i_slot = m->i_slot, i_size = m->i_size;
+	int rc = 0;
+
+	for (uint64_t k = 0; k < count; k++) {
+		uint32_t slot = m->slot[i_slot];
+		char *p;
+
+		dealloc(pool, m->live[slot]);
+		p = alloc(pool, m->size[i_size]);
+		m->live[slot] = p;
+		if (__builtin_expect(p == NULL, 0)) {
+			rc = -ENOMEM;
+			break;
+		}
+		p[0] = (char)k;
+		if (++i_slot == m->n_slot)
+			i_slot = 0;
+		if (++i_size == m->n_size)
+			i_size = 0;
+	}
+	m->i_slot = i_slot;
+	m->i_size = i_size;
+	return rc;
+}
+
+/* One implementation of the slab suite: its loops, and its alloc and free for untimed work. */
+struct bench_slab_ops {
+	const char *name;
+	int (*pairs)(void *pool, size_t size, uint64_t iters);
+	int (*batch)(void *pool, size_t size, void **objs, unsigned n, uint64_t iters);
+	int (*produce)(void *pool, size_t size, struct bench_xfer *q, void **objs, uint64_t count);
+	uint64_t (*consume)(void *pool, struct bench_xfer *q, void **objs, uint64_t count,
+			    uint64_t *sum);
+	int (*mix)(void *pool, struct bench_slab_mix *m, uint64_t count);
+	bench_slab_alloc_fn *alloc; /* setup and teardown: the live set of the mix */
+	bench_slab_free_fn *free;
+};
+
+/*
+ * BENCH_SLAB_OPS(var, "name", alloc_fn, free_fn): the loops above for one
+ * allocator, alloc_fn and free_fn being its bench_slab_alloc_fn and
+ * bench_slab_free_fn (BENCH_SLAB_INLINE: gcc inlines a plain static inline
+ * function into some loops and not into others), and the struct
+ * bench_slab_ops var that holds them.
+ */
+#define BENCH_SLAB_OPS(var, impl_name, alloc_fn, free_fn)                                        \
+	static int var##_pairs(void *pool, size_t size, uint64_t iters)                          \
+	{                                                                                        \
+		return bench_slab_pairs_loop(pool, size, iters, alloc_fn, free_fn);              \
+	}                                                                                        \
+	static int var##_batch(void *pool, size_t size, void **objs, unsigned n, uint64_t iters) \
+	{                                                                                        \
+		return bench_slab_batch_loop(pool, size, objs, n, iters, alloc_fn, free_fn);     \
+	}                                                                                        \
+	static int var##_produce(void *pool, size_t size, struct bench_xfer *q, void **objs,     \
+				 uint64_t count)                                                 \
+	{                                                                                        \
+		return bench_slab_produce_loop(pool, size, q, objs, count, alloc_fn, free_fn);   \
+	}                                                                                        \
+	static uint64_t var##_consume(void *pool, struct bench_xfer *q, void **objs,             \
+				      uint64_t count, uint64_t *sum)                             \
+	{                                                                                        \
+		return bench_slab_consume_loop(pool, q, objs, count, sum, free_fn);              \
+	}                                                                                        \
+	static int var##_mix(void *pool, struct bench_slab_mix *m, uint64_t count)               \
+	{                                                                                        \
+		return bench_slab_mix_loop(pool, m, count, alloc_fn, free_fn);                   \
+	}                                                                                        \
+	static const struct bench_slab_ops var = {                                               \
+		.name = (impl_name),                                                             \
+		.pairs = var##_pairs,                                                            \
+		.batch = var##_batch,                                                            \
+		.produce = var##_produce,                                                        \
+		.consume = var##_consume,                                                        \
+		.mix = var##_mix,                                                                \
+		.alloc = (alloc_fn),                                                             \
+		.free = (free_fn),                                                               \
+	}
+
+/*
+ * The slab workloads (slab.c), in the process that measures.
+ * bench_slab_prepare() takes the implementation's ops and pool and sets up
+ * the case's buffers (the mix: draws its sizes and slots from the run's
+ * seed and fills the live set; ctx->state); bench_slab_measure() is one
+ * repetition, out[0] in ns per pair, per object or per replace;
+ * bench_slab_release() frees the live set and the buffers (the pool is the
+ * caller's).
+ */
+int bench_slab_prepare(struct bench_ctx *ctx, const struct bench_slab_ops *ops, void *pool);
+/* Whether the case frees on a second thread what the first allocated. */
+bool bench_slab_two_threads(const struct bench_ctx *ctx);
+int bench_slab_measure(struct bench_ctx *ctx, double *out);
+void bench_slab_release(struct bench_ctx *ctx);
+
+/*
  * Peers. Each group is defined in bench/peers/<peer>.c, which the build
  * compiles only when it found the peer and then defines HM_BENCH_HAVE_<PEER>.
  * Refer to them through BENCH_IF_<PEER>() so that a build without the peer
@@ -378,5 +626,15 @@ int bench_tcmalloc_malloc_setup(struct bench_ctx *ctx);
 int bench_glibc_objs_setup(struct bench_ctx *ctx);
 int bench_jemalloc_objs_setup(struct bench_ctx *ctx);
 int bench_mimalloc_objs_setup(struct bench_ctx *ctx);
+
+/*
+ * slab suite: bench_slab_prepare() with the loops of BENCH_SLAB_OPS over the
+ * same entry points, called directly (inlined into the loops), not through
+ * struct bench_malloc_ops.
+ */
+int bench_glibc_slab_setup(struct bench_ctx *ctx);
+int bench_jemalloc_slab_setup(struct bench_ctx *ctx);
+int bench_mimalloc_slab_setup(struct bench_ctx *ctx);
+int bench_tcmalloc_slab_setup(struct bench_ctx *ctx);
 
 #endif /* HM_BENCH_H */

@@ -26,6 +26,15 @@
 
 #define LIBC_SONAME "libc.so.6"
 
+/* Built with ThreadSanitizer: gcc says so, clang answers __has_feature. */
+#if defined(__SANITIZE_THREAD__)
+#define GLIBC_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GLIBC_UNDER_TSAN 1
+#endif
+#endif
+
 typedef void *malloc_fn(size_t size);
 typedef void free_fn(void *p);
 
@@ -47,6 +56,21 @@ static const struct bench_malloc_ops glibc_ops = {
 	.alloc = glibc_alloc,
 	.free = glibc_free,
 };
+
+/* The slab suite's loops call these inline: one indirect call to libc's malloc or free each. */
+BENCH_SLAB_INLINE void *glibc_slab_alloc(void *pool, size_t size)
+{
+	(void)pool;
+	return libc_malloc(size);
+}
+
+BENCH_SLAB_INLINE void glibc_slab_free(void *pool, void *p)
+{
+	(void)pool;
+	libc_free(p);
+}
+
+BENCH_SLAB_OPS(glibc_slab_ops, "glibc", glibc_slab_alloc, glibc_slab_free);
 
 /* Whether fn is defined in libc.so.6 itself. */
 static bool in_libc(void *fn)
@@ -96,6 +120,25 @@ int bench_glibc_objs_setup(struct bench_ctx *ctx)
 	if (rc != 0)
 		return rc;
 	return bench_objs_malloc_prepare(ctx, &glibc_ops);
+}
+
+int bench_glibc_slab_setup(struct bench_ctx *ctx)
+{
+	int rc;
+
+#ifdef GLIBC_UNDER_TSAN
+	/* libc's own malloc and free are not ThreadSanitizer's interceptors: it
+	 * cannot see that a block freed on one thread and handed out again on
+	 * the other was ordered by glibc's locks, and reports a race. */
+	if (bench_slab_two_threads(ctx))
+		return bench_msg(ctx, BENCH_SKIP,
+				 "ThreadSanitizer cannot see libc's own malloc order its blocks");
+#endif
+	rc = find_libc_malloc(ctx);
+
+	if (rc != 0)
+		return rc;
+	return bench_slab_prepare(ctx, &glibc_slab_ops, NULL);
 }
 
 #endif /* HM_BENCH_HAVE_GLIBC */

@@ -34,6 +34,21 @@ static const struct bench_malloc_ops jemalloc_ops = {
 	.free = jemalloc_free,
 };
 
+/* The slab suite's loops call these inline: mallocx and dallocx straight. */
+BENCH_SLAB_INLINE void *jemalloc_slab_alloc(void *pool, size_t size)
+{
+	(void)pool;
+	return mallocx(size, 0);
+}
+
+BENCH_SLAB_INLINE void jemalloc_slab_free(void *pool, void *p)
+{
+	(void)pool;
+	dallocx(p, 0);
+}
+
+BENCH_SLAB_OPS(jemalloc_slab_ops, "jemalloc", jemalloc_slab_alloc, jemalloc_slab_free);
+
 int bench_jemalloc_malloc_setup(struct bench_ctx *ctx)
 {
 	return bench_malloc_prepare(ctx, &jemalloc_ops);
@@ -42,6 +57,11 @@ int bench_jemalloc_malloc_setup(struct bench_ctx *ctx)
 int bench_jemalloc_objs_setup(struct bench_ctx *ctx)
 {
 	return bench_objs_malloc_prepare(ctx, &jemalloc_ops);
+}
+
+int bench_jemalloc_slab_setup(struct bench_ctx *ctx)
+{
+	return bench_slab_prepare(ctx, &jemalloc_slab_ops, NULL);
 }
 
 #endif /* HM_BENCH_HAVE_JEMALLOC */

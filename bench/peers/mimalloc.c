@@ -31,6 +31,21 @@ static const struct bench_malloc_ops mimalloc_ops = {
 	.free = mimalloc_free,
 };
 
+/* The slab suite's loops call these inline: mi_malloc and mi_free straight. */
+BENCH_SLAB_INLINE void *mimalloc_slab_alloc(void *pool, size_t size)
+{
+	(void)pool;
+	return mi_malloc(size);
+}
+
+BENCH_SLAB_INLINE void mimalloc_slab_free(void *pool, void *p)
+{
+	(void)pool;
+	mi_free(p);
+}
+
+BENCH_SLAB_OPS(mimalloc_slab_ops, "mimalloc", mimalloc_slab_alloc, mimalloc_slab_free);
+
 int bench_mimalloc_malloc_setup(struct bench_ctx *ctx)
 {
 	return bench_malloc_prepare(ctx, &mimalloc_ops);
@@ -39,6 +54,11 @@ int bench_mimalloc_malloc_setup(struct bench_ctx *ctx)
 int bench_mimalloc_objs_setup(struct bench_ctx *ctx)
 {
 	return bench_objs_malloc_prepare(ctx, &mimalloc_ops);
+}
+
+int bench_mimalloc_slab_setup(struct bench_ctx *ctx)
+{
+	return bench_slab_prepare(ctx, &mimalloc_slab_ops, NULL);
 }
 
 #endif /* HM_BENCH_HAVE_MIMALLOC */

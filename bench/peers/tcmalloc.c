@@ -31,9 +31,29 @@ static const struct bench_malloc_ops tcmalloc_ops = {
 	.free = tcmalloc_free,
 };
 
+/* The slab suite's loops call these inline: tc_malloc and tc_free straight. */
+BENCH_SLAB_INLINE void *tcmalloc_slab_alloc(void *pool, size_t size)
+{
+	(void)pool;
+	return tc_malloc(size);
+}
+
+BENCH_SLAB_INLINE void tcmalloc_slab_free(void *pool, void *p)
+{
+	(void)pool;
+	tc_free(p);
+}
+
+BENCH_SLAB_OPS(tcmalloc_slab_ops, "tcmalloc", tcmalloc_slab_alloc, tcmalloc_slab_free);
+
 int bench_tcmalloc_malloc_setup(struct bench_ctx *ctx)
 {
 	return bench_malloc_prepare(ctx, &tcmalloc_ops);
+}
+
+int bench_tcmalloc_slab_setup(struct bench_ctx *ctx)
+{
+	return bench_slab_prepare(ctx, &tcmalloc_slab_ops, NULL);
 }
 
 #endif /* HM_BENCH_HAVE_TCMALLOC */
