@@ -61,12 +61,12 @@ extern "C" {
 #define HM_BUFPOOL_F_IOVA_CONTIG 0x0002u /* physical IOVAs: every chunk IOVA-contiguous */
 #define HM_BUFPOOL_F_CHECKED     0x0004u /* refuse a double free at the call, in every build */
 
-#define HM_BUFPOOL_NAME_MAX    (HM_NAME_MAX - 3)   /* bytes of a pool's name, NUL included ("BP_") */
-#define HM_BUFPOOL_CLUSTER_MAX (4u << 20)         /* the largest cluster (netmap's MAX_CLUSTSIZE) */
-#define HM_BUFPOOL_BUF_MAX     (1u << 20)         /* the largest buffer */
-#define HM_BUFPOOL_COUNT_MAX   ((1u << 31) - 1)   /* the most buffers in a pool */
-#define HM_BUFPOOL_CACHE_SIZE  256u               /* indices a thread's cache holds after a refill */
-#define HM_BUFPOOL_RESERVED    2u                 /* indices 0 and 1 */
+#define HM_BUFPOOL_NAME_MAX    (HM_NAME_MAX - 3) /* bytes of a pool's name, NUL included ("BP_") */
+#define HM_BUFPOOL_CLUSTER_MAX (4u << 20)        /* the largest cluster (netmap's MAX_CLUSTSIZE) */
+#define HM_BUFPOOL_BUF_MAX     (1u << 20)        /* the largest buffer */
+#define HM_BUFPOOL_COUNT_MAX   ((1u << 31) - 1)  /* the most buffers in a pool */
+#define HM_BUFPOOL_CACHE_SIZE  256u              /* indices a thread's cache holds after a refill */
+#define HM_BUFPOOL_RESERVED    2u                /* indices 0 and 1 */
 
 struct hm_bufpool;
 
@@ -131,11 +131,11 @@ struct hm_bufpool_info {
 	uint32_t size;    /* sizeof(struct hm_bufpool_info) of the library */
 	uint32_t version; /* 1 */
 	char name[HM_NAME_MAX];
-	uint64_t count;         /* buffers, reserved ones included */
-	uint64_t count_asked;   /* what create asked for */
-	uint64_t free;          /* free buffers: in the bitmap and the threads' caches */
-	uint64_t buf_size;      /* bytes of a buffer (rounded to a cache line) */
-	uint64_t cluster_size;  /* bytes of a cluster (whole 4 KiB pages) */
+	uint64_t count;        /* buffers, reserved ones included */
+	uint64_t count_asked;  /* what create asked for */
+	uint64_t free;         /* free buffers: in the bitmap and the threads' caches */
+	uint64_t buf_size;     /* bytes of a buffer (rounded to a cache line) */
+	uint64_t cluster_size; /* bytes of a cluster (whole 4 KiB pages) */
 	uint64_t bufs_per_cluster;
 	uint64_t clusters;
 	uint64_t memory;        /* bytes of the clusters */
@@ -189,9 +189,10 @@ struct hm_bufpool {
 	uint32_t flags;
 	uint32_t count;    /* buffers, reserved included */
 	uint32_t buf_size; /* bytes */
-	uint64_t lut_off;   /* from the pool to its lookup table (count entries) */
-	uint64_t state_off; /* from the pool to one byte per buffer: 1 while it is out (checked pools) */
-	uint32_t n_slots;   /* entries of the caches table */
+	uint64_t lut_off;  /* from the pool to its lookup table (count entries) */
+	uint64_t
+		state_off; /* from the pool to one byte per buffer: 1 while it is out (checked pools) */
+	uint32_t n_slots; /* entries of the caches table */
 	uint32_t pad;
 	uint64_t caches_off; /* from the pool to the per-thread-slot cache table */
 };

@@ -172,7 +172,8 @@ static void fill_tables(struct bufpool *p, bool pa)
 
 		for (uint32_t j = 0; j < ch[i].n; j++) {
 			uint32_t c = j / p->per_cluster, k = j % p->per_cluster;
-			char *buf = base + (uint64_t)c * p->cluster_size + (uint64_t)k * p->pub.buf_size;
+			char *buf = base + (uint64_t)c * p->cluster_size +
+				    (uint64_t)k * p->pub.buf_size;
 			uint32_t idx = ch[i].first + j;
 
 			lut[idx].off = (int64_t)((uintptr_t)buf - (uintptr_t)p);
@@ -201,8 +202,8 @@ struct hm_bufpool *hm_bufpool_create_min(const char *name, unsigned count, unsig
 	struct bufpool *p;
 	unsigned per;
 	size_t csize, size;
-	uint64_t clusters, min_clusters, real, caches_off, chunks_off, lut_off, bitmap_off, state_off,
-		total;
+	uint64_t clusters, min_clusters, real, caches_off, chunks_off, lut_off, bitmap_off,
+		state_off, total;
 	uint32_t got;
 	bool pa, contig;
 	int rc;
@@ -245,7 +246,8 @@ struct hm_bufpool *hm_bufpool_create_min(const char *name, unsigned count, unsig
 	p = mz->addr;
 	memset(p, 0, lut_off);
 	memcpy(p->pub.name, name, strlen(name) + 1);
-	p->pub.flags = flags | ((flags & HM_BUFPOOL_F_CHECKED) || HM_DEBUG >= 1 ? HM__BUFPOOL_CHECKED : 0);
+	p->pub.flags =
+		flags | ((flags & HM_BUFPOOL_F_CHECKED) || HM_DEBUG >= 1 ? HM__BUFPOOL_CHECKED : 0);
 	p->pub.buf_size = (uint32_t)size;
 	p->pub.lut_off = lut_off;
 	p->pub.state_off = state_off;
@@ -443,8 +445,8 @@ void hm_bufpool_dump(FILE *f, const struct hm_bufpool *bp)
 		return;
 	}
 	fprintf(f,
-		"bufpool %s: %" PRIu64 " buffers of %" PRIu64 " bytes (%" PRIu64
-		" asked), %" PRIu64 " free\n"
+		"bufpool %s: %" PRIu64 " buffers of %" PRIu64 " bytes (%" PRIu64 " asked), %" PRIu64
+		" free\n"
 		"  clusters: %" PRIu64 " of %" PRIu64 " bytes, %" PRIu64
 		" buffers each; memory %" PRIu64 " bytes, waste %" PRIu64 "\n"
 		"  allocs %" PRIu64 ", frees %" PRIu64 ", refused %" PRIu64 "\n",

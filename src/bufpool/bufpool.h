@@ -78,9 +78,13 @@ static inline struct hm__bufpool_cache **bp_caches(const struct bufpool *p)
 /* Whether bp is a live pool of this instance. */
 bool hm__bufpool_valid(const struct hm_bufpool *bp);
 
-/* ops.c: the bitmap. Take up to n free indices (how many); give n back (checked before). */
+/*
+ * ops.c: the bitmap. Take up to n free indices (how many). Give n back (in
+ * range, checked before): returns how many it took; an index already free,
+ * or twice in idx, is refused, logged and counted.
+ */
 unsigned hm__bp_bitmap_take(struct bufpool *p, uint32_t *idx, unsigned n);
-void hm__bp_bitmap_give(struct bufpool *p, const uint32_t *idx, unsigned n);
+unsigned hm__bp_bitmap_give(struct bufpool *p, const uint32_t *idx, unsigned n);
 /* Free indices in the bitmap, and in the threads' caches. */
 uint64_t hm__bp_bitmap_count(const struct bufpool *p);
 uint64_t hm__bp_cached(const struct bufpool *p);

@@ -55,8 +55,9 @@ unsigned hm__bp_bitmap_take(struct bufpool *p, uint32_t *idx, unsigned n)
 
 		while (v && got < n) {
 			unsigned want = n - got;
-			uint64_t take = (unsigned)__builtin_popcountll(v) <= want ? v
-										  : lowest_bits(v, want);
+			uint64_t take = (unsigned)__builtin_popcountll(v) <= want
+						? v
+						: lowest_bits(v, want);
 
 			/* Acquire pairs with the release of the give that set these bits. */
 			if (atomic_compare_exchange_weak_explicit(&bm[w], &v, v & ~take,
@@ -76,27 +77,42 @@ unsigned hm__bp_bitmap_take(struct bufpool *p, uint32_t *idx, unsigned n)
 	return got;
 }
 
-void hm__bp_bitmap_give(struct bufpool *p, const uint32_t *idx, unsigned n)
+static void refuse_twice(struct bufpool *p, uint32_t idx)
+{
+	hm__err("bufpool %s: free of index %u refused: free already (freed twice)", p->pub.name,
+		idx);
+}
+
+unsigned hm__bp_bitmap_give(struct bufpool *p, const uint32_t *idx, unsigned n)
 {
 	_Atomic uint64_t *bm = bp_bitmap(p);
+	unsigned refused = 0;
 
 	for (unsigned i = 0; i < n;) {
 		uint32_t w = idx[i] / 64;
-		uint64_t mask = 0, old;
+		uint64_t mask = 0, old, dup;
 
-		/* A run of indices in one word: one fetch-or. */
-		while (i < n && idx[i] / 64 == w)
-			mask |= UINT64_C(1) << (idx[i++] % 64);
+		/* A run of indices in one word: one fetch-or. An index twice in the
+		 * run is a double free as much as one already set in the word. */
+		for (; i < n && idx[i] / 64 == w; i++) {
+			uint64_t b = UINT64_C(1) << (idx[i] % 64);
+			if (mask & b) {
+				refused++;
+				refuse_twice(p, idx[i]);
+				continue;
+			}
+			mask |= b;
+		}
 		/* Release pairs with the acquire of the take that claims these bits. */
 		old = atomic_fetch_or_explicit(&bm[w], mask, memory_order_release);
-		if (old & mask) {
-			uint64_t dup = old & mask;
-			atomic_fetch_add(&p->refused, (uint64_t)__builtin_popcountll(dup));
-			hm__err("bufpool %s: index %u freed twice (it was free in the bitmap): "
-				"refused",
-				p->pub.name, w * 64 + (uint32_t)__builtin_ctzll(dup));
+		for (dup = old & mask; dup; dup &= dup - 1) {
+			refused++;
+			refuse_twice(p, w * 64 + (uint32_t)__builtin_ctzll(dup));
 		}
 	}
+	if (refused)
+		atomic_fetch_add(&p->refused, refused);
+	return n - refused;
 }
 
 uint64_t hm__bp_bitmap_count(const struct bufpool *p)
@@ -282,8 +298,7 @@ void hm__bufpool_free_slow(struct hm_bufpool *bp, struct hm__bufpool_cache *c, c
 			ok[k++] = idx[i];
 		}
 		if (!c) {
-			hm__bp_bitmap_give(p, ok, k);
-			atomic_fetch_add(&p->frees, k);
+			atomic_fetch_add(&p->frees, hm__bp_bitmap_give(p, ok, k));
 			continue;
 		}
 		uint32_t len = hm__load_relaxed(&c->len);
