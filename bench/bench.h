@@ -23,8 +23,8 @@
  * add X(<suite>) to BENCH_SUITES below (libuv's benchmark-list.h).
  *
  * Everything here runs on the benchmark's one thread, pinned to CPU 0 (the
- * 2-thread cases of the ring, mempool and slab suites add a thread, pinned
- * to CPU 1).
+ * 2-thread cases of the ring, mempool, slab and bufpool suites add a thread,
+ * pinned to CPU 1).
  */
 #ifndef HM_BENCH_H
 #define HM_BENCH_H
@@ -46,7 +46,8 @@
 	X(malloc)       \
 	X(ring)         \
 	X(mempool)      \
-	X(slab)
+	X(slab)         \
+	X(bufpool)
 
 #define BENCH_METRICS_MAX  4 /* operations one case times together */
 #define BENCH_REPS_DEFAULT 7 /* --reps */
@@ -543,6 +544,89 @@ int bench_slab_measure(struct bench_ctx *ctx, double *out);
 void bench_slab_release(struct bench_ctx *ctx);
 
 /*
+ * The bufpool suite (bufpool.c): hugemem's buffer pool (index-addressed
+ * buffers, netmap's allocator) against hugemem's mempool and DPDK's
+ * rte_mempool on buffers of BENCH_BUFPOOL_SIZE bytes. hm_bufpool_create asks
+ * for BENCH_BUFPOOL_COUNT buffers (indices 0 and 1 reserved); the mempools
+ * hold BENCH_MEMPOOL_N objects with a cache of BENCH_BUFPOOL_CACHE.
+ * BENCH_BUFPOOL_LOOKUPS buffers are looked up: every usable one of the
+ * buffer pool, as many of the mempools'.
+ */
+#define BENCH_BUFPOOL_COUNT   8192u
+#define BENCH_BUFPOOL_SIZE    2048u
+#define BENCH_BUFPOOL_CACHE   512u
+#define BENCH_BUFPOOL_LOOKUPS (BENCH_BUFPOOL_COUNT - 2u)
+
+/*
+ * A buffer source for the bufpool suite. Like struct bench_objs_ops, each
+ * member is one whole loop, written once per library, textually parallel
+ * (bufpool.c for the buffer pool and hugemem's mempool, peers/dpdk.c for
+ * DPDK), calling the library's inline calls directly; the driver calls one
+ * loop per chunk of thousands of buffers. objs has room for
+ * BENCH_MEMPOOL_KEEP pointers (the buffer pool keeps uint32_t indices in it).
+ *   single(pool, objs, iters)     iters times: take BENCH_MEMPOOL_KEEP
+ *                                 buffers with the one-buffer call, then give
+ *                                 them back with the other, last first.
+ *   bulk(pool, objs, n, iters)    the same in calls of n (the mempool
+ *                                 suite's loop); 0, or -EIO if a take failed.
+ *   addr, touch, iova(map, stream, n)
+ *                                 for each of stream[0..n): the buffer's
+ *                                 address (addr), a read of the buffer's
+ *                                 first byte at that address (touch), its
+ *                                 IOVA (iova); returns the sum of what it
+ *                                 got, so that nothing is left out. map is
+ *                                 the buffer pool itself, or a mempool's
+ *                                 table of its objects, stream a permutation
+ *                                 of the buffers' indices (of the table's
+ *                                 positions).
+ *   launch(fn, arg), wait()       as in struct bench_objs_ops.
+ */
+struct bench_bufs_ops {
+	const char *name;
+	int (*single)(void *pool, void **objs, uint64_t iters);
+	int (*bulk)(void *pool, void **objs, unsigned n, uint64_t iters);
+	uint64_t (*addr)(const void *map, const uint32_t *stream, size_t n);
+	uint64_t (*touch)(const void *map, const uint32_t *stream, size_t n);
+	uint64_t (*iova)(const void *map, const uint32_t *stream, size_t n);
+	int (*launch)(int (*fn)(void *), void *arg);
+	void (*wait)(void);
+};
+
+/*
+ * The bufpool workloads (bufpool.c), in the process that measures.
+ * bench_bufs_two_threads() whether the case needs a second thread (DPDK:
+ * -l 0-1), bench_bufs_lookups() whether it is the lookup case, whose setup
+ * takes the BENCH_BUFPOOL_LOOKUPS buffers looked up out of the pool (the
+ * lookups read buffers their caller holds; a free object may be poisoned)
+ * and gives them back at teardown. bench_bufs_prepare() takes the
+ * implementation's pool and map and draws the lookup stream from the run's
+ * seed (ctx->state): a permutation of 0..BENCH_BUFPOOL_LOOKUPS-1, each i
+ * replaced by names[i] (the buffer pool's indices held, in index order), or
+ * kept as is (names NULL: positions in a table). bench_bufs_measure() is one
+ * repetition (out[m] ns per buffer or per lookup); bench_bufs_release()
+ * frees the state (pool and map are the caller's).
+ *
+ * For both mempools: bench_bufs_table_take() gets BENCH_BUFPOOL_LOOKUPS
+ * objects with get (0 or an error, one object) into a new table, sorted by
+ * address, so that a position in it stands for a buffer as an index does
+ * (NULL and ctx->msg set if the pool ran short: the objects taken are put
+ * back); bench_bufs_table_give() puts n of them back and frees the table
+ * (NULL: nothing). bench_bufs_table_addr and bench_bufs_table_touch are the
+ * addr and touch loops over such a table (map: void *const *).
+ */
+bool bench_bufs_two_threads(const struct bench_ctx *ctx);
+bool bench_bufs_lookups(const struct bench_ctx *ctx);
+int bench_bufs_prepare(struct bench_ctx *ctx, const struct bench_bufs_ops *ops, void *pool,
+		       const void *map, const uint32_t *names);
+int bench_bufs_measure(struct bench_ctx *ctx, double *out);
+void bench_bufs_release(struct bench_ctx *ctx);
+void **bench_bufs_table_take(struct bench_ctx *ctx, void *pool, int (*get)(void *, void **),
+			     void (*put)(void *, void *));
+void bench_bufs_table_give(void **tab, unsigned n, void *pool, void (*put)(void *, void *));
+uint64_t bench_bufs_table_addr(const void *map, const uint32_t *stream, size_t n);
+uint64_t bench_bufs_table_touch(const void *map, const uint32_t *stream, size_t n);
+
+/*
  * Peers. Each group is defined in bench/peers/<peer>.c, which the build
  * compiles only when it found the peer and then defines HM_BENCH_HAVE_<PEER>.
  * Refer to them through BENCH_IF_<PEER>() so that a build without the peer
@@ -608,6 +692,19 @@ void bench_dpdk_ring_teardown(struct bench_ctx *ctx);
  */
 int bench_dpdk_mempool_setup(struct bench_ctx *ctx);
 void bench_dpdk_mempool_teardown(struct bench_ctx *ctx);
+
+/*
+ * bufpool suite, in a BENCH_F_FORK child: rte_eal_init --no-huge -m 512
+ * -l 0-1 (-l 0 for the 1-thread cases), an rte_mempool of BENCH_MEMPOOL_N
+ * objects of BENCH_BUFPOOL_SIZE bytes with a cache of BENCH_BUFPOOL_CACHE
+ * (the lookup case: BENCH_BUFPOOL_LOOKUPS of them taken into a table, with
+ * bench_bufs_table_take), then bench_bufs_prepare() with loops over
+ * rte_mempool_get/put, the mempool suite's get_bulk/put_bulk loop and
+ * rte_mempool_virt2iova; teardown puts the table's objects back, frees the
+ * pool and calls rte_eal_cleanup().
+ */
+int bench_dpdk_bufpool_setup(struct bench_ctx *ctx);
+void bench_dpdk_bufpool_teardown(struct bench_ctx *ctx);
 
 /*
  * malloc suite, the other allocators: bench_malloc_prepare() with the

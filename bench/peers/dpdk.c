@@ -435,4 +435,104 @@ void bench_dpdk_mempool_teardown(struct bench_ctx *ctx)
 	rte_eal_cleanup();
 }
 
+/*
+ * ---- bufpool ----
+ *
+ * An rte_mempool of 2 KiB objects with a cache, against hugemem's buffer
+ * pool. Textually parallel to hugemem_single and mempool_single in
+ * bufpool.c: change one, change the others. The bulk loop is the mempool
+ * suite's dpdk_mempool_loop; the address lookups are bufpool.c's table
+ * loops, over a table of objects taken out of the pool at setup.
+ */
+
+static int dpdk_bufs_single(void *pool, void **objs, uint64_t iters)
+{
+	struct rte_mempool *mp = pool;
+	unsigned bad = 0;
+
+	for (uint64_t i = 0; i < iters; i++) {
+		for (unsigned k = 0; k < BENCH_MEMPOOL_KEEP; k++)
+			bad |= rte_mempool_get(mp, &objs[k]) != 0;
+		for (unsigned k = BENCH_MEMPOOL_KEEP; k > 0;)
+			rte_mempool_put(mp, objs[--k]);
+	}
+	return bad ? -EIO : 0;
+}
+
+/* The object's IOVA from its header, just before it (tab[i] first). */
+static uint64_t dpdk_bufs_iova(const void *map, const uint32_t *stream, size_t n)
+{
+	void *const *tab = map;
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += rte_mempool_virt2iova(tab[stream[i]]);
+	return sum;
+}
+
+static const struct bench_bufs_ops dpdk_bufs_ops = {
+	.name = "dpdk",
+	.single = dpdk_bufs_single,
+	.bulk = dpdk_mempool_loop,
+	.addr = bench_bufs_table_addr,
+	.touch = bench_bufs_table_touch,
+	.iova = dpdk_bufs_iova,
+	.launch = dpdk_launch,
+	.wait = dpdk_wait,
+};
+
+static void **dpdk_bufs_table; /* the lookup case: its objects, out, in address order */
+
+static int dpdk_get_one(void *pool, void **obj)
+{
+	return rte_mempool_get(pool, obj);
+}
+
+static void dpdk_put_one(void *pool, void *obj)
+{
+	rte_mempool_put(pool, obj);
+}
+
+int bench_dpdk_bufpool_setup(struct bench_ctx *ctx)
+{
+	int rc = eal_start_on(ctx, DPDK_MEMPOOL_MEMORY, 4096,
+			      bench_bufs_two_threads(ctx) ? "0-1" : "0");
+
+	if (rc != 0)
+		return rc;
+	dpdk_pool = rte_mempool_create("bench", BENCH_MEMPOOL_N, BENCH_BUFPOOL_SIZE,
+				       BENCH_BUFPOOL_CACHE, 0, NULL, NULL, NULL, NULL,
+				       SOCKET_ID_ANY, 0);
+	if (!dpdk_pool) {
+		rc = bench_msg(ctx, -rte_errno ? -rte_errno : -ENOMEM, "rte_mempool_create: %s",
+			       rte_strerror(rte_errno));
+		rte_eal_cleanup();
+		return rc;
+	}
+	if (bench_bufs_lookups(ctx)) {
+		dpdk_bufs_table = bench_bufs_table_take(ctx, dpdk_pool, dpdk_get_one, dpdk_put_one);
+		if (!dpdk_bufs_table)
+			rc = -ENOMEM;
+	}
+	if (rc == 0)
+		rc = bench_bufs_prepare(ctx, &dpdk_bufs_ops, dpdk_pool, dpdk_bufs_table, NULL);
+	if (rc != 0) {
+		bench_bufs_table_give(dpdk_bufs_table, BENCH_BUFPOOL_LOOKUPS, dpdk_pool,
+				      dpdk_put_one);
+		dpdk_bufs_table = NULL;
+		rte_mempool_free(dpdk_pool);
+		rte_eal_cleanup();
+	}
+	return rc;
+}
+
+void bench_dpdk_bufpool_teardown(struct bench_ctx *ctx)
+{
+	bench_bufs_release(ctx);
+	bench_bufs_table_give(dpdk_bufs_table, BENCH_BUFPOOL_LOOKUPS, dpdk_pool, dpdk_put_one);
+	dpdk_bufs_table = NULL;
+	rte_mempool_free(dpdk_pool);
+	rte_eal_cleanup();
+}
+
 #endif /* HM_BENCH_HAVE_DPDK */

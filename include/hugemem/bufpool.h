@@ -199,17 +199,19 @@ struct hm_bufpool {
 
 static inline const struct hm__bufpool_lut *hm__bufpool_lut_of(const struct hm_bufpool *bp)
 {
-	return (const struct hm__bufpool_lut *)((const char *)bp + bp->lut_off);
+	return (const struct hm__bufpool_lut *)(const void *)((const char *)bp + bp->lut_off);
 }
 
-static inline void *hm_bufpool_addr(const struct hm_bufpool *bp, uint32_t idx)
+static inline __attribute__((always_inline)) void *hm_bufpool_addr(const struct hm_bufpool *bp,
+								   uint32_t idx)
 {
 	const struct hm__bufpool_lut *lut = hm__bufpool_lut_of(bp);
 
 	return (char *)(uintptr_t)bp + lut[idx < bp->count ? idx : 0].off;
 }
 
-static inline uint64_t hm_bufpool_iova(const struct hm_bufpool *bp, uint32_t idx)
+static inline __attribute__((always_inline)) uint64_t hm_bufpool_iova(const struct hm_bufpool *bp,
+								      uint32_t idx)
 {
 	return hm__bufpool_lut_of(bp)[idx < bp->count ? idx : 0].iova;
 }
@@ -222,7 +224,8 @@ static inline uint8_t *hm__bufpool_state(struct hm_bufpool *bp)
 /* The calling thread's cache, or NULL (the slow path then makes it). */
 static inline struct hm__bufpool_cache *hm__bufpool_local(struct hm_bufpool *bp)
 {
-	struct hm__bufpool_cache **t = (struct hm__bufpool_cache **)((char *)bp + bp->caches_off);
+	struct hm__bufpool_cache **t =
+		(struct hm__bufpool_cache **)(void *)((char *)bp + bp->caches_off);
 	int slot = hm__thread_slot();
 
 	/* Acquire pairs with the release that published the cache (the first use). */
@@ -267,7 +270,8 @@ HM_API unsigned hm__bufpool_alloc_slow(struct hm_bufpool *bp, struct hm__bufpool
 HM_API void hm__bufpool_free_slow(struct hm_bufpool *bp, struct hm__bufpool_cache *c,
 				  const uint32_t *idx, unsigned n);
 
-static inline unsigned hm_bufpool_alloc_bulk(struct hm_bufpool *bp, uint32_t *idx, unsigned n)
+static inline __attribute__((always_inline)) unsigned
+hm_bufpool_alloc_bulk(struct hm_bufpool *bp, uint32_t *idx, unsigned n)
 {
 	struct hm__bufpool_cache *c = hm__bufpool_local(bp);
 
@@ -277,7 +281,7 @@ static inline unsigned hm_bufpool_alloc_bulk(struct hm_bufpool *bp, uint32_t *id
 
 		if (__builtin_expect(n <= len, 1)) {
 			len -= n;
-			__builtin_memcpy(idx, &c->idx[len], n * sizeof(*idx));
+			hm__copy_u32(idx, &c->idx[len], n);
 			hm__store_relaxed(&c->len, len);
 			hm__bump(&c->allocs, n);
 			return n;
@@ -286,14 +290,15 @@ static inline unsigned hm_bufpool_alloc_bulk(struct hm_bufpool *bp, uint32_t *id
 	return hm__bufpool_alloc_slow(bp, c, idx, n);
 }
 
-static inline uint32_t hm_bufpool_alloc(struct hm_bufpool *bp)
+static inline __attribute__((always_inline)) uint32_t hm_bufpool_alloc(struct hm_bufpool *bp)
 {
 	uint32_t idx;
 
 	return hm_bufpool_alloc_bulk(bp, &idx, 1) ? idx : 0;
 }
 
-static inline void hm_bufpool_free_bulk(struct hm_bufpool *bp, const uint32_t *idx, unsigned n)
+static inline __attribute__((always_inline)) void
+hm_bufpool_free_bulk(struct hm_bufpool *bp, const uint32_t *idx, unsigned n)
 {
 	struct hm__bufpool_cache *c = hm__bufpool_local(bp);
 
@@ -302,7 +307,7 @@ static inline void hm_bufpool_free_bulk(struct hm_bufpool *bp, const uint32_t *i
 
 		if (__builtin_expect(len + n <= c->flushthresh, 1)) {
 			if (__builtin_expect(!hm__bufpool_any_bad(idx, n, bp->count), 1)) {
-				__builtin_memcpy(&c->idx[len], idx, n * sizeof(*idx));
+				hm__copy_u32(&c->idx[len], idx, n);
 				hm__store_relaxed(&c->len, len + n);
 				hm__bump(&c->frees, n);
 				return;
@@ -312,7 +317,8 @@ static inline void hm_bufpool_free_bulk(struct hm_bufpool *bp, const uint32_t *i
 	hm__bufpool_free_slow(bp, c, idx, n);
 }
 
-static inline void hm_bufpool_free(struct hm_bufpool *bp, uint32_t idx)
+static inline __attribute__((always_inline)) void hm_bufpool_free(struct hm_bufpool *bp,
+								  uint32_t idx)
 {
 	hm_bufpool_free_bulk(bp, &idx, 1);
 }

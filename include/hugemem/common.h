@@ -126,6 +126,35 @@ static inline __attribute__((always_inline)) void hm__copy_ptrs(void *dst, const
 		d[i + 2] = s[i + 2];
 }
 
+/*
+ * The same for n 32-bit indices (buffer pools): a memcpy of a run-time
+ * length is a call, which cost a bulk of one index twice a mempool's put.
+ */
+static inline __attribute__((always_inline)) void hm__copy_u32(uint32_t *dst, const uint32_t *src,
+							       unsigned n)
+{
+	unsigned i = 0;
+
+	if (n == 1) {
+		dst[0] = src[0];
+		return;
+	}
+	for (; i + 4 <= n; i += 4) {
+		uint32_t a = src[i], b = src[i + 1], c = src[i + 2], e = src[i + 3];
+
+		dst[i] = a;
+		dst[i + 1] = b;
+		dst[i + 2] = c;
+		dst[i + 3] = e;
+	}
+	if (i < n)
+		dst[i] = src[i];
+	if (i + 1 < n)
+		dst[i + 1] = src[i + 1];
+	if (i + 2 < n)
+		dst[i + 2] = src[i + 2];
+}
+
 #ifdef __cplusplus
 }
 #endif
