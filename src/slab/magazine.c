@@ -425,53 +425,37 @@ static bool free_ok(struct cache *k, void *obj)
 	return true;
 }
 
-void *hm__slab_alloc_slow(struct hm_slab_cache *c, struct hm__slab_local *l)
+/*
+ * One object out, through the thread's magazines if it has them (l, made on
+ * first use), else from the slabs; NULL if there is none. Counts only the
+ * magazine misses: the callers count what they hand out.
+ */
+static void *take_one(struct cache *k, struct hm__slab_local *l)
 {
-	struct cache *k = cache_of(c);
-	void *obj = NULL;
+	void *obj;
 
-	if (!hm__slab_valid(c))
-		return hm__null_errno(EINVAL);
-	hm__slab_maybe_reap(k);
-	if (!l)
-		l = local_get(k);
 	if (l) {
 		uint32_t r = hm__load_relaxed(&l->rounds);
 
 		if (r == 0) {
 			hm__bump(&l->counts.alloc_misses, 1);
 			if (!refill(k, l))
-				return hm__null_errno(ENOMEM);
+				return NULL;
 			r = hm__load_relaxed(&l->rounds);
 		}
 		obj = l->loaded->rounds[r - 1];
 		hm__store_relaxed(&l->rounds, r - 1);
-		hm__bump(&l->counts.allocs, 1);
-	} else {
-		if (hm__slabs_take(k, &obj, 1) != 1)
-			return hm__null_errno(ENOMEM);
-		atomic_fetch_add(&k->allocs, 1);
+	} else if (hm__slabs_take(k, &obj, 1) != 1) {
+		return NULL;
 	}
 	if (k->debug)
 		hm__slab_debug_alloc(k, obj);
 	return obj;
 }
 
-void hm__slab_free_slow(struct hm_slab_cache *c, struct hm__slab_local *l, void *obj)
+/* One object (checked already) back, through the magazines if there are any. */
+static void give_one(struct cache *k, struct hm__slab_local *l, void *obj)
 {
-	struct cache *k = cache_of(c);
-
-	if (!obj)
-		return;
-	if (!hm__slab_valid(c)) {
-		hm__err("slab: free of %p to %p refused: not a cache", obj, (void *)c);
-		return;
-	}
-	if (!free_ok(k, obj))
-		return;
-	hm__slab_maybe_reap(k);
-	if (!l)
-		l = local_get(k);
 	if (l) {
 		uint32_t r = hm__load_relaxed(&l->rounds);
 
@@ -479,35 +463,101 @@ void hm__slab_free_slow(struct hm_slab_cache *c, struct hm__slab_local *l, void 
 			hm__bump(&l->counts.free_misses, 1);
 			if (!make_room(k, l)) {
 				hm__slabs_give(k, &obj, 1);
-				hm__bump(&l->counts.frees, 1);
 				return;
 			}
 			r = hm__load_relaxed(&l->rounds);
 		}
 		l->loaded->rounds[r] = obj;
 		hm__store_relaxed(&l->rounds, r + 1);
-		hm__bump(&l->counts.frees, 1);
 	} else {
 		hm__slabs_give(k, &obj, 1);
-		atomic_fetch_add(&k->frees, 1);
 	}
+}
+
+static void count_allocs(struct cache *k, struct hm__slab_local *l, unsigned n)
+{
+	if (l)
+		hm__bump(&l->counts.allocs, n);
+	else
+		atomic_fetch_add(&k->allocs, n);
+}
+
+static void count_frees(struct cache *k, struct hm__slab_local *l, unsigned n)
+{
+	if (l)
+		hm__bump(&l->counts.frees, n);
+	else
+		atomic_fetch_add(&k->frees, n);
+}
+
+/* The cache, checked, and the caller's magazines; NULL with errno if c is not a cache. */
+static struct cache *enter(struct hm_slab_cache *c, struct hm__slab_local **l)
+{
+	struct cache *k = cache_of(c);
+
+	if (!hm__shared())
+		return hm__null_errno(ENXIO);
+	if (!hm__slab_valid(c))
+		return hm__null_errno(EINVAL);
+	hm__slab_maybe_reap(k);
+	if (!*l)
+		*l = local_get(k);
+	return k;
+}
+
+void *hm__slab_alloc_slow(struct hm_slab_cache *c, struct hm__slab_local *l)
+{
+	struct cache *k = enter(c, &l);
+	void *obj;
+
+	if (!k)
+		return NULL;
+	obj = take_one(k, l);
+	if (!obj)
+		return hm__null_errno(ENOMEM);
+	count_allocs(k, l, 1);
+	return obj;
+}
+
+void hm__slab_free_slow(struct hm_slab_cache *c, struct hm__slab_local *l, void *obj)
+{
+	struct cache *k;
+
+	if (!obj)
+		return;
+	if (!hm__shared() || !hm__slab_valid(c)) {
+		hm__err("slab: free of %p to %p refused: not a cache", obj, (void *)c);
+		return;
+	}
+	k = cache_of(c);
+	if (!free_ok(k, obj))
+		return;
+	k = enter(c, &l);
+	give_one(k, l, obj);
+	count_frees(k, l, 1);
 }
 
 unsigned hm__slab_alloc_bulk_slow(struct hm_slab_cache *c, struct hm__slab_local *l, void **objs,
 				  unsigned n)
 {
-	for (unsigned i = 0; i < n; i++) {
-		objs[i] = hm__slab_alloc_slow(c, l);
-		if (!objs[i]) {
-			int e = errno;
+	struct cache *k = enter(c, &l);
 
-			/* All or nothing: what was taken goes back. */
-			for (unsigned j = 0; j < i; j++)
-				hm__slab_free_slow(c, l, objs[j]);
-			errno = e;
+	if (!k)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		objs[i] = take_one(k, l);
+		if (!objs[i]) {
+			/* All or nothing: what was taken goes back, and nothing is counted. */
+			for (unsigned j = i; j-- > 0;) {
+				if (k->debug)
+					hm__slab_debug_free(k, objs[j]);
+				give_one(k, l, objs[j]);
+			}
+			errno = ENOMEM;
 			return 0;
 		}
 	}
+	count_allocs(k, l, n);
 	return n;
 }
 
