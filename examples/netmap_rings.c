@@ -75,7 +75,8 @@ static void ring_release(struct ring *r)
 static void stamp(struct ring *tx, unsigned i, uint64_t seq)
 {
 	char *buf = hm_bufpool_addr(buf_pool, tx->slot[i].buf_idx);
-	int n = snprintf(buf, BUF_SIZE, "packet %" PRIu64 " in buffer %u", seq, tx->slot[i].buf_idx);
+	int n = snprintf(buf, BUF_SIZE, "packet %" PRIu64 " in buffer %u", seq,
+			 tx->slot[i].buf_idx);
 
 	tx->slot[i].len = (uint16_t)n;
 }

@@ -71,10 +71,10 @@ extern "C" {
 /* Slabs on NUMA node n (else the caller's node, or any). */
 #define HM_SLAB_F_NODE(n) (((unsigned)(n) + 1u) << 24)
 
-#define HM_SLAB_SIZE_MAX  (256u << 10)          /* the largest object */
-#define HM_SLAB_ALIGN_MAX 4096u                 /* the largest alignment */
-#define HM_SLAB_NAME_MAX  (HM_NAME_MAX - 3)     /* bytes of a cache name, NUL included ("SL_") */
-#define HM_KMALLOC_MAX    (128u << 10)          /* larger hm_kmalloc sizes go to the heap */
+#define HM_SLAB_SIZE_MAX  (256u << 10)      /* the largest object */
+#define HM_SLAB_ALIGN_MAX 4096u             /* the largest alignment */
+#define HM_SLAB_NAME_MAX  (HM_NAME_MAX - 3) /* bytes of a cache name, NUL included ("SL_") */
+#define HM_KMALLOC_MAX    (128u << 10)      /* larger hm_kmalloc sizes go to the heap */
 
 struct hm_slab_cache;
 
@@ -143,8 +143,8 @@ struct hm_slab_stats {
 	uint32_t size;    /* sizeof(struct hm_slab_stats) of the library */
 	uint32_t version; /* 1 */
 	char name[HM_NAME_MAX];
-	uint64_t obj_size;      /* bytes asked for */
-	uint64_t stride;        /* bytes from one object to the next (alignment, red zones) */
+	uint64_t obj_size; /* bytes asked for */
+	uint64_t stride;   /* bytes from one object to the next (alignment, red zones) */
 	uint32_t objs_per_slab;
 	uint32_t pages_per_slab; /* 4 KiB pages */
 	uint32_t colours;        /* distinct first-object offsets, a cache line apart */
@@ -175,8 +175,9 @@ HM_API int hm_slab_audit(struct hm_slab_cache *c);
 
 /*
  * The thread slot that allocated obj, a live object of debug cache c: the
- * slot (0 or more), or -ENOENT (obj is free), -EINVAL (not an object of c),
- * -ENOTSUP (c keeps no owners: not a debug cache).
+ * slot (0 or more), or -ENOENT (obj is free), -ESRCH (the thread that
+ * allocated it had no slot), -EINVAL (not an object of c), -ENOTSUP (c keeps
+ * no owners: not a debug cache).
  */
 HM_API int hm_slab_obj_owner(struct hm_slab_cache *c, const void *obj);
 
@@ -216,9 +217,9 @@ HM_API size_t hm_ksize(const void *p);
 
 /* ---- Fast path: implementation, not API. Fields may change. ---- */
 
-#define HM__SLAB_MAGIC 0x534c4142u /* "SLAB" */
-#define HM__SLAB_SLOW  0x80000000u /* every alloc and free takes the out-of-line path */
-#define HM__SLAB_PAGE_SHIFT 12     /* the page map's granule: 4 KiB */
+#define HM__SLAB_MAGIC      0x534c4142u /* "SLAB" */
+#define HM__SLAB_SLOW       0x80000000u /* every alloc and free takes the out-of-line path */
+#define HM__SLAB_PAGE_SHIFT 12          /* the page map's granule: 4 KiB */
 
 /* A magazine: an array of free objects, in the depot or loaded in a thread. */
 struct hm__slab_mag {
@@ -254,7 +255,7 @@ struct hm_slab_cache {
 	const uint8_t *map;
 	uintptr_t map_lo;
 	uint64_t map_n;
-	uint32_t n_slots;              /* entries of local[] (thread slots of the instance) */
+	uint32_t n_slots; /* entries of local[] (thread slots of the instance) */
 	uint32_t pad;
 	struct hm__slab_local **local; /* per thread slot, NULL until its first use */
 };
@@ -304,8 +305,7 @@ static inline __attribute__((always_inline)) void *hm_slab_alloc(struct hm_slab_
 	return hm__slab_alloc_slow(c, l);
 }
 
-static inline __attribute__((always_inline)) void hm_slab_free(struct hm_slab_cache *c,
-							       void *obj)
+static inline __attribute__((always_inline)) void hm_slab_free(struct hm_slab_cache *c, void *obj)
 {
 	struct hm__slab_local *l = hm__slab_local_of(c);
 
@@ -398,7 +398,8 @@ static inline void *hm_kmalloc(size_t size)
 {
 	if (__builtin_expect(size - 1 < HM_KMALLOC_MAX, 1)) {
 		/* Acquire pairs with the release that filled the entry (the slow path). */
-		struct hm_slab_cache *c = hm__load_acquire(&hm__kmalloc.caches[hm__kmalloc_class(size)]);
+		struct hm_slab_cache *c =
+			hm__load_acquire(&hm__kmalloc.caches[hm__kmalloc_class(size)]);
 
 		if (__builtin_expect(c != NULL, 1))
 			return hm_slab_alloc(c);

@@ -50,6 +50,12 @@ static void on_fork_child(void)
 	inherited = hm__proc;
 	inherited_valid = true;
 	hm__proc.sh = NULL;
+	/* The thread slot this thread held is the parent's: a new generation makes
+	 * the inline fast paths (mempool, slab, bufpool, kmalloc) see none and take
+	 * their slow paths, which find no instance (ENXIO), instead of using the
+	 * parent's per-thread caches in the shared memory. */
+	hm__proc.generation++;
+	hm__store_relaxed(&hm__instance_generation, hm__proc.generation);
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;

@@ -46,7 +46,8 @@ int hm__slab_setup(struct hm_shared *sh)
 	a = hm__ptr(sh, off);
 	a->map_off = hm__shared_alloc(sh, n, SLAB_PAGE);
 	if (!a->map_off) {
-		hm__err("slab: no room for the page map (%" PRIu64 " bytes) in the config region", n);
+		hm__err("slab: no room for the page map (%" PRIu64 " bytes) in the config region",
+			n);
 		return -ENOMEM;
 	}
 	a->map_lo_off = lo;
@@ -206,7 +207,8 @@ struct hm_slab_cache *hm__slab_create(const char *name, size_t size, size_t alig
 		align = flags & HM_SLAB_F_HWCACHE_ALIGN ? HM_CACHE_LINE : 8;
 	if (size == 0 || size > HM_SLAB_SIZE_MAX || !hm__is_pow2(align) ||
 	    align > HM_SLAB_ALIGN_MAX || (flags & ~KNOWN_FLAGS)) {
-		hm__debug("slab %s: bad size %zu, align %zu or flags %#x", name, size, align, flags);
+		hm__debug("slab %s: bad size %zu, align %zu or flags %#x", name, size, align,
+			  flags);
 		return hm__null_errno(EINVAL);
 	}
 	if (socket != HM_SOCKET_ANY && !hm_socket_valid(socket))
@@ -348,7 +350,8 @@ static void walk_zone(const struct hm_memzone *mz, void *arg)
 {
 	struct walk_arg *w = arg;
 
-	if (strncmp(mz->name, SLAB_ZONE_PREFIX, SLAB_ZONE_PREFIX_N) == 0 && hm__slab_valid(mz->addr))
+	if (strncmp(mz->name, SLAB_ZONE_PREFIX, SLAB_ZONE_PREFIX_N) == 0 &&
+	    hm__slab_valid(mz->addr))
 		w->cb(mz->addr, w->arg);
 }
 

@@ -94,7 +94,8 @@ void hm__slab_debug_alloc(struct cache *k, void *obj)
 		long i = first_not(obj, k->size, POISON_BYTE);
 		if (i >= 0) {
 			atomic_fetch_add(&k->errors, 1);
-			hm__err("slab %s: alloc of %p: it was written after it was freed (byte %ld)",
+			hm__err("slab %s: alloc of %p: it was written after it was freed (byte "
+				"%ld)",
 				k->pub.name, obj, i);
 		}
 	}
@@ -132,7 +133,7 @@ int hm__slab_debug_check_free(const struct cache *k, const void *obj)
 
 	if (st != STATE_FREE || f >= 0 || r >= 0 || p >= 0) {
 		hm__err("slab %s: audit: free object %p: %s", k->pub.name, obj,
-			st != STATE_FREE ? "its state is not free"
+			st != STATE_FREE   ? "its state is not free"
 			: f >= 0 || r >= 0 ? "a red zone is overwritten"
 					   : "written after it was freed");
 		return -EFAULT;
@@ -147,5 +148,5 @@ int hm__slab_debug_owner(const struct cache *k, const void *obj)
 	(void)k;
 	if ((st & STATE_MASK) != STATE_LIVE)
 		return -ENOENT;
-	return (uint32_t)st == UINT32_MAX ? -ENOENT : (int)(uint32_t)st;
+	return (uint32_t)st == UINT32_MAX ? -ESRCH : (int)(uint32_t)st;
 }

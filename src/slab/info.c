@@ -61,9 +61,9 @@ size_t hm_slab_shrink(struct hm_slab_cache *c)
 	/* The calling thread's magazines first: their objects may be all that keeps a slab. */
 	if (k->mag_size) {
 		int slot = hm__thread_slot();
-		struct hm__slab_local *l =
-			slot >= 0 && (unsigned)slot < c->n_slots ? hm__load_acquire(&c->local[slot])
-								 : NULL;
+		struct hm__slab_local *l = slot >= 0 && (unsigned)slot < c->n_slots
+						   ? hm__load_acquire(&c->local[slot])
+						   : NULL;
 		if (l)
 			hm__slab_flush_local(k, l);
 	}
@@ -156,7 +156,7 @@ static void audit_slab(struct audit *a, struct slab *s, unsigned list)
 			break;
 		}
 		if (k->debug && hm__slab_debug_check_free(k, s->objs + (size_t)idx * k->stride +
-								   k->obj_off) != 0)
+								     k->obj_off) != 0)
 			a->bad++;
 	}
 	a->out += s->inuse;
@@ -177,7 +177,8 @@ static void audit_depot(struct audit *a)
 		struct hm__slab_mag *m = hm__ptr(sh, o);
 		for (unsigned i = 0; i < k->mag_size; i++) {
 			if (!hm__slab_mine(&k->pub, m->rounds[i]))
-				bad(a, "a magazine of the depot holds a foreign pointer", m->rounds[i]);
+				bad(a, "a magazine of the depot holds a foreign pointer",
+				    m->rounds[i]);
 			else if (k->debug && hm__slab_debug_check_free(k, m->rounds[i]) != 0)
 				a->bad++;
 		}
@@ -205,7 +206,8 @@ int hm_slab_audit(struct hm_slab_cache *c)
 	hm__mutex_lock(&k->lock);
 	for (unsigned list = 0; list < LISTS; list++) {
 		uint64_t n = 0;
-		for (uint64_t o = k->head[list]; o; o = ((struct slab *)hm__ptr(sh, o))->next, n++) {
+		for (uint64_t o = k->head[list]; o;
+		     o = ((struct slab *)hm__ptr(sh, o))->next, n++) {
 			struct slab *s = hm__ptr(sh, o);
 			if (n > k->n_slabs) {
 				bad(&a, "a slab list loops", s);

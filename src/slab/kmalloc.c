@@ -165,7 +165,8 @@ void *hm_krealloc(void *p, size_t size)
 		return hm__null_errno(EINVAL);
 	}
 	c = cache_at(p);
-	if (c && cache_of(c)->general && size <= HM_KMALLOC_MAX && class_size(hm__kmalloc_class(size)) == old)
+	if (c && cache_of(c)->general && size <= HM_KMALLOC_MAX &&
+	    class_size(hm__kmalloc_class(size)) == old)
 		return p;
 	if (!c && size > HM_KMALLOC_MAX)
 		return hm_realloc(p, size, 0);

@@ -56,8 +56,8 @@ static struct hm__slab_mag *mag_new(const struct cache *k)
 	unsigned n = hm__heap_order(k->socket, 0, order);
 
 	for (unsigned i = 0; i < n; i++) {
-		struct hm__slab_mag *m = hm__heap_alloc(hm__heap_get(order[i]), mag_bytes(k), 0,
-							0, HM_HEAP_KIND(HM_BLOCK_POOL));
+		struct hm__slab_mag *m = hm__heap_alloc(hm__heap_get(order[i]), mag_bytes(k), 0, 0,
+							HM_HEAP_KIND(HM_BLOCK_POOL));
 		if (m) {
 			m->next = 0;
 			return m;
@@ -579,8 +579,7 @@ uint64_t hm__slab_in_magazines(const struct cache *k)
 	for (unsigned s = 0; s < k->pub.n_slots; s++) {
 		const struct hm__slab_local *l = hm__load_acquire(&k->pub.local[s]);
 		if (l)
-			n += hm__load_relaxed(&l->rounds) +
-			     hm__load_relaxed(&l->prounds);
+			n += hm__load_relaxed(&l->rounds) + hm__load_relaxed(&l->prounds);
 	}
 	return n + (uint64_t)hm__load_relaxed(&k->depot.n_full) * k->mag_size;
 }

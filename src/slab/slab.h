@@ -50,7 +50,7 @@
 #define SLAB_OFFSLAB_MIN   512u /* objects of this stride and up keep bufctl off the slab */
 #define SLAB_BUCKETS       8u   /* partial slabs, by how full they are */
 #define SLAB_COLOUR_STEP   64u
-#define SLAB_EMPTY_KEEP    2u /* empty slabs always kept (and total / 8) */
+#define SLAB_EMPTY_KEEP    2u    /* empty slabs always kept (and total / 8) */
 #define SLAB_REAP_DEFAULT  1000u /* ms */
 #define SLAB_ZONE_PREFIX   "SL_"
 #define SLAB_ZONE_PREFIX_N 3
@@ -79,23 +79,23 @@ _Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line")
 /* Full and empty magazines waiting for a thread. */
 struct depot {
 	struct hm_mutex lock;
-	uint64_t full, empty;           /* offsets of the first magazine of each list */
-	uint32_t n_full, n_empty;       /* magazines in each */
-	uint32_t min_full, min_empty;   /* the fewest since the last reap: the unused part */
+	uint64_t full, empty;         /* offsets of the first magazine of each list */
+	uint32_t n_full, n_empty;     /* magazines in each */
+	uint32_t min_full, min_empty; /* the fewest since the last reap: the unused part */
 };
 
 struct cache {
 	struct hm_slab_cache pub; /* first: read by the inline paths */
 	/* The shape, fixed at create. */
-	uint32_t size;      /* bytes asked */
-	uint32_t align;     /* of every object */
-	uint32_t stride;    /* bytes from one object to the next */
-	uint32_t obj_off;   /* from a stride's start to the object (debug: the front red zone) */
-	uint32_t per_slab;  /* objects in a slab */
-	uint32_t objs_off;  /* from a slab's base to its objects area */
-	uint32_t colours;   /* distinct colours */
+	uint32_t size;     /* bytes asked */
+	uint32_t align;    /* of every object */
+	uint32_t stride;   /* bytes from one object to the next */
+	uint32_t obj_off;  /* from a stride's start to the object (debug: the front red zone) */
+	uint32_t per_slab; /* objects in a slab */
+	uint32_t objs_off; /* from a slab's base to its objects area */
+	uint32_t colours;  /* distinct colours */
 	uint32_t colour_step;
-	uint32_t mag_size;  /* rounds of a magazine; 0: no magazines */
+	uint32_t mag_size; /* rounds of a magazine; 0: no magazines */
 	uint32_t slab_bytes;
 	bool debug;     /* red zones, poison, owners */
 	bool poison;    /* debug and no constructor */
@@ -105,20 +105,21 @@ struct cache {
 	hm_slab_ctor *ctor;
 	hm_slab_dtor *dtor;
 	void *arg;
-	const void *code; /* &hm_slab_create in the creator: ctor and dtor are valid where it matches */
+	const void *
+		code; /* &hm_slab_create in the creator: ctor and dtor are valid where it matches */
 	const struct hm_memzone *zone;
 	struct hm_cache_set set; /* the per-thread magazines, for the exit flush */
 
 	/* The slab layer, under lock. */
 	struct hm_mutex lock;
-	uint64_t head[LISTS];   /* offsets of the first slab of each list */
-	uint32_t n_on[LISTS];   /* slabs on each list */
-	uint32_t partial_mask;  /* bit b: bucket b is not empty */
+	uint64_t head[LISTS];  /* offsets of the first slab of each list */
+	uint32_t n_on[LISTS];  /* slabs on each list */
+	uint32_t partial_mask; /* bit b: bucket b is not empty */
 	uint32_t colour_next;
 	uint64_t n_slabs;
-	uint64_t out;           /* objects out of the slabs */
-	uint64_t high_mark;     /* the most out has been */
-	uint32_t min_empty;     /* the fewest empty slabs since the last reap */
+	uint64_t out;       /* objects out of the slabs */
+	uint64_t high_mark; /* the most out has been */
+	uint32_t min_empty; /* the fewest empty slabs since the last reap */
 	uint32_t pad;
 	uint64_t grown, reaped;
 
@@ -143,10 +144,10 @@ static inline struct slab *slab_of(const struct cache *k, const void *obj)
 
 /* The slab area of the config region. */
 struct slab_area {
-	struct hm_mutex lock; /* making the general caches */
-	uint64_t map_off;     /* the page map */
-	uint64_t map_lo_off;  /* the address its first byte describes */
-	uint64_t map_n;       /* its bytes */
+	struct hm_mutex lock;                      /* making the general caches */
+	uint64_t map_off;                          /* the page map */
+	uint64_t map_lo_off;                       /* the address its first byte describes */
+	uint64_t map_n;                            /* its bytes */
 	_Atomic uint64_t kmalloc[KMALLOC_CLASSES]; /* offsets of the general caches, 0 until made */
 };
 

@@ -118,7 +118,8 @@ static void *heap_block(const struct cache *k, size_t size, size_t align, enum h
 	unsigned n = hm__heap_order(k->socket, 0, order);
 
 	for (unsigned i = 0; i < n; i++) {
-		void *b = hm__heap_alloc(hm__heap_get(order[i]), size, align, 0, HM_HEAP_KIND(kind));
+		void *b =
+			hm__heap_alloc(hm__heap_get(order[i]), size, align, 0, HM_HEAP_KIND(kind));
 		if (b)
 			return b;
 	}
@@ -148,9 +149,8 @@ static struct slab *grow(struct cache *k)
 	s = heap_block(k, k->slab_bytes - SLAB_TAIL, k->slab_bytes, HM_BLOCK_SLAB);
 	if (!s)
 		return hm__null_errno(ENOMEM);
-	s->bufctl = k->offslab
-			    ? heap_block(k, k->per_slab * sizeof(uint16_t), 0, HM_BLOCK_POOL)
-			    : (uint16_t *)((char *)s + SLAB_HDR);
+	s->bufctl = k->offslab ? heap_block(k, k->per_slab * sizeof(uint16_t), 0, HM_BLOCK_POOL)
+			       : (uint16_t *)((char *)s + SLAB_HDR);
 	if (!s->bufctl) {
 		hm__heap_free(s, HM_BLOCK_SLAB, NULL, NULL);
 		return hm__null_errno(ENOMEM);
