@@ -334,10 +334,11 @@ static uint64_t config_size(const struct layout *lo, uint64_t limit, unsigned n_
 	for (unsigned s = 0; s < lo->n_sizes; s++) {
 		uint64_t pages = hm__align_up(limit, lo->sizes[s]) / lo->sizes[s];
 		size += n_sockets * (2 * hm__bitmap_words(pages) * 8 + pages * 8 + 256);
-		/* The slab layer's page map: a byte per 4 KiB of the list's range. */
-		size += n_sockets * ((pages + 1) * lo->sizes[s] / 4096 + 4096);
+		/* The slab layer's page map: two bytes per 4 KiB of the list's range. */
+		size += n_sockets * ((pages + 1) * lo->sizes[s] / 2048 + 4096);
 	}
-	size += (uint64_t)cfg->max_zones * 256 + (UINT64_C(4) << 20);
+	/* Zones; the slab layer's table of caches by id (64 Ki pointers); slack. */
+	size += (uint64_t)cfg->max_zones * 256 + (UINT64_C(512) << 10) + (UINT64_C(4) << 20);
 	return hm__align_up(size, HM_PAGE_SIZE_2M);
 }
 

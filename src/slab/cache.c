@@ -44,18 +44,27 @@ int hm__slab_setup(struct hm_shared *sh)
 		return -ENOMEM;
 	sh->area_off[HM_AREA_SLAB] = off;
 	a = hm__ptr(sh, off);
-	a->map_off = hm__shared_alloc(sh, n, SLAB_PAGE);
-	if (!a->map_off) {
+	a->map_off = hm__shared_alloc(sh, n * sizeof(uint16_t), SLAB_PAGE);
+	a->by_id_off = hm__shared_alloc(sh, (HM_SLAB_CACHES_MAX + 1) * sizeof(void *), SLAB_PAGE);
+	if (!a->map_off || !a->by_id_off) {
 		hm__err("slab: no room for the page map (%" PRIu64 " bytes) in the config region",
-			n);
+			n * 2);
 		return -ENOMEM;
 	}
+	a->id_hint = 1;
 	a->map_lo_off = lo;
 	a->map_n = n;
+	if (hm__mutex_init(&a->id_lock) != 0)
+		return -ENOMEM;
 	return hm__mutex_init(&a->lock);
 }
 
-void hm__slab_map_of(const uint8_t **map, uintptr_t *lo, uint64_t *n)
+struct hm_slab_cache **hm__slab_by_id(void)
+{
+	return hm__ptr(hm__shared(), hm__slab_area()->by_id_off);
+}
+
+void hm__slab_map_of(const uint16_t **map, uintptr_t *lo, uint64_t *n)
 {
 	struct hm_shared *sh = hm__shared();
 	struct slab_area *a = hm__slab_area();
@@ -67,7 +76,7 @@ void hm__slab_map_of(const uint8_t **map, uintptr_t *lo, uint64_t *n)
 
 unsigned hm__slab_map_get(const void *addr)
 {
-	const uint8_t *map;
+	const uint16_t *map;
 	uintptr_t lo;
 	uint64_t n, g;
 
@@ -76,6 +85,45 @@ unsigned hm__slab_map_get(const void *addr)
 	hm__slab_map_of(&map, &lo, &n);
 	g = ((uintptr_t)addr - lo) >> HM__SLAB_PAGE_SHIFT;
 	return g < n ? hm__load_relaxed(&map[g]) : 0;
+}
+
+struct hm_slab_cache *hm__slab_cache_at(const void *addr)
+{
+	unsigned id = hm__slab_map_get(addr);
+
+	/* Acquire pairs with the release in take_id(): who sees the entry sees the cache. */
+	return id ? hm__load_acquire(&hm__slab_by_id()[id]) : NULL;
+}
+
+/* A free id for cache c, entered in the table; 0 if every id is taken. */
+static uint32_t take_id(struct hm_slab_cache *c)
+{
+	struct slab_area *a = hm__slab_area();
+	struct hm_slab_cache **tab = hm__slab_by_id();
+	uint32_t id = 0;
+
+	hm__mutex_lock(&a->id_lock);
+	for (uint32_t i = 0; i < HM_SLAB_CACHES_MAX; i++) {
+		uint32_t k = (a->id_hint - 1 + i) % HM_SLAB_CACHES_MAX + 1;
+		if (!hm__load_relaxed(&tab[k])) {
+			id = k;
+			a->id_hint = k % HM_SLAB_CACHES_MAX + 1;
+			/* Release: pairs with the acquires of hm__slab_cache_at() and hm_kfree(). */
+			hm__store_release(&tab[k], c);
+			break;
+		}
+	}
+	hm__mutex_unlock(&a->id_lock);
+	return id;
+}
+
+static void put_id(uint32_t id)
+{
+	struct slab_area *a = hm__slab_area();
+
+	hm__mutex_lock(&a->id_lock);
+	hm__store_release(&hm__slab_by_id()[id], NULL);
+	hm__mutex_unlock(&a->id_lock);
 }
 
 bool hm__slab_valid(const struct hm_slab_cache *c)
@@ -258,6 +306,12 @@ struct hm_slab_cache *hm__slab_create(const char *name, size_t size, size_t alig
 		hm_memzone_free(mz);
 		return hm__null_errno(ENOMEM);
 	}
+	k->pub.id = take_id(&k->pub);
+	if (!k->pub.id) {
+		hm__warn("slab %s: not created: %u caches exist", name, HM_SLAB_CACHES_MAX);
+		hm_memzone_free(mz);
+		return hm__null_errno(ENOSPC);
+	}
 	k->set.kind = HM_CACHE_KIND_SLAB;
 	k->set.n_slots = sh->max_threads;
 	k->set.owner = k;
@@ -335,6 +389,7 @@ int hm_slab_destroy(struct hm_slab_cache *c)
 			hm_free(l);
 	}
 	hm__store_release(&k->pub.magic, 0);
+	put_id(k->pub.id);
 	hm_memzone_free(k->zone);
 	return 0;
 }

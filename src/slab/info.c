@@ -145,8 +145,8 @@ static void audit_slab(struct audit *a, struct slab *s, unsigned list)
 		bad(a, "a slab's list field disagrees with the list it is on", s);
 	if (s->inuse + s->nfree != k->per_slab)
 		bad(a, "a slab's objects out and free do not add up", s);
-	if (hm__slab_map_get(s) != k->pub.order + 1 ||
-	    hm__slab_map_get((char *)s + k->slab_bytes - 1) != k->pub.order + 1)
+	if (hm__slab_map_get(s) != k->pub.id ||
+	    hm__slab_map_get((char *)s + k->slab_bytes - 1) != k->pub.id)
 		bad(a, "a slab's pages are not in the page map", s);
 	memset(a->seen, 0, k->per_slab);
 	for (unsigned i = 0; i < s->nfree && i < k->per_slab; i++) {

@@ -9,8 +9,9 @@
  * 5/4, 6/4, 7/4 and 2, up to 128 KiB: 52 classes, and a request just above
  * a class boundary wastes less than a fifth of its class from 64 bytes up.
  *
- * hm_kfree finds the cache of a pointer in the page map: its byte gives the
- * order of the slab around it, the slab's base gives the cache. A pointer
+ * hm_kfree finds the cache of a pointer in the page map: its entry is the
+ * id of the cache whose slab holds it, and the slab area's table gives the
+ * cache. A pointer
  * the map does not know is handed to hm_free, which takes heap blocks and
  * refuses (and logs) anything else.
  */
@@ -42,6 +43,7 @@ _Static_assert(KMALLOC_CLASSES == HM__KMALLOC_CLASSES, "the process view has eve
 void hm__kmalloc_attach(void)
 {
 	hm__slab_map_of(&hm__kmalloc.map, &hm__kmalloc.map_lo, &hm__kmalloc.map_n);
+	hm__kmalloc.by_id = hm__slab_by_id();
 }
 
 void hm__kmalloc_detach(void)
@@ -111,23 +113,13 @@ void *hm_kzalloc(size_t size)
 	return p;
 }
 
-/* The cache of the slab holding p, or NULL if p is in no slab. */
-static struct hm_slab_cache *cache_at(const void *p)
-{
-	unsigned e = hm__slab_map_get(p);
-
-	if (!e)
-		return NULL;
-	return ((struct slab *)((uintptr_t)p & ~(((uintptr_t)SLAB_PAGE << (e - 1)) - 1)))->cache;
-}
-
 void hm__kfree_slow(void *p)
 {
 	struct hm_slab_cache *c;
 
 	if (!p)
 		return;
-	c = cache_at(p);
+	c = hm__slab_cache_at(p);
 	if (c)
 		hm_slab_free(c, p);
 	else
@@ -141,7 +133,7 @@ size_t hm_ksize(const void *p)
 
 	if (!p || !hm__shared())
 		return 0;
-	c = cache_at(p);
+	c = hm__slab_cache_at(p);
 	if (c) {
 		struct cache *k = cache_of(c);
 		return hm__slab_valid(c) && hm__slab_index(k, slab_of(k, p), p) >= 0 ? k->size : 0;
@@ -164,7 +156,7 @@ void *hm_krealloc(void *p, size_t size)
 		hm__err("hm_krealloc: %p is neither a slab object nor a heap block", p);
 		return hm__null_errno(EINVAL);
 	}
-	c = cache_at(p);
+	c = hm__slab_cache_at(p);
 	if (c && cache_of(c)->general && size <= HM_KMALLOC_MAX &&
 	    class_size(hm__kmalloc_class(size)) == old)
 		return p;

@@ -21,10 +21,10 @@
  * of the indices of the slab's free objects: on the slab for objects below
  * SLAB_OFFSLAB_MIN bytes, in a heap block of its own for larger ones.
  *
- * The page map (the slab area of the config region) has one byte per 4 KiB
- * of every segment list's range: 1 + the order of the slab that covers the
+ * The page map (the slab area of the config region) has two bytes per 4 KiB
+ * of every segment list's range: the id of the cache whose slab covers the
  * page, or 0. It is written under the cache's lock when a slab is made or
- * released.
+ * released. The area's table gives the cache of each id.
  *
  * Lock order: the cache-set list (thread exit), then a cache's depot lock,
  * then its slab lock, then the heap's; a constructor or destructor runs
@@ -144,10 +144,14 @@ static inline struct slab *slab_of(const struct cache *k, const void *obj)
 
 /* The slab area of the config region. */
 struct slab_area {
-	struct hm_mutex lock;                      /* making the general caches */
-	uint64_t map_off;                          /* the page map */
-	uint64_t map_lo_off;                       /* the address its first byte describes */
-	uint64_t map_n;                            /* its bytes */
+	struct hm_mutex lock;    /* making the general caches */
+	struct hm_mutex id_lock; /* taking and freeing cache ids (inside lock) */
+	uint64_t map_off;     /* the page map: uint16_t cache ids */
+	uint64_t map_lo_off;  /* the address its first entry describes */
+	uint64_t map_n;       /* its entries */
+	uint64_t by_id_off;   /* struct hm_slab_cache *[HM_SLAB_CACHES_MAX + 1]: NULL if free */
+	uint32_t id_hint;     /* where the next search for a free id starts (under lock) */
+	uint32_t pad;
 	_Atomic uint64_t kmalloc[KMALLOC_CLASSES]; /* offsets of the general caches, 0 until made */
 };
 
@@ -161,15 +165,19 @@ struct hm_slab_cache *hm__slab_create(const char *name, size_t size, size_t alig
 /* Whether c is a live cache of this instance (its memory committed, its magic set). */
 bool hm__slab_valid(const struct hm_slab_cache *c);
 
-/* The page map's entry for addr: 1 + the order of the slab covering it, 0 if none. */
+/* The page map's entry for addr: the id of the cache whose slab covers it, 0 if none. */
 unsigned hm__slab_map_get(const void *addr);
+/* The cache of the slab covering addr, or NULL. */
+struct hm_slab_cache *hm__slab_cache_at(const void *addr);
 
 /* Primary: the slab area of the config region. Every process: the exit flush. */
 int hm__slab_setup(struct hm_shared *sh);
 int hm__slab_attach(void);
 void hm__slab_detach(void); /* hm_cleanup, before the memory goes */
 /* The page map, for a cache being created: its pointer, first address and length. */
-void hm__slab_map_of(const uint8_t **map, uintptr_t *lo, uint64_t *n);
+void hm__slab_map_of(const uint16_t **map, uintptr_t *lo, uint64_t *n);
+/* The table of caches by id. */
+struct hm_slab_cache **hm__slab_by_id(void);
 
 /* kmalloc.c: fill the process's view of the general caches (hm_init), clear it (hm_cleanup). */
 void hm__kmalloc_attach(void);

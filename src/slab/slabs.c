@@ -100,10 +100,10 @@ static void place(struct cache *k, struct slab *s)
 	}
 }
 
-/* Mark the pages of slab s in the page map (1 + order), or clear them (0). */
-static void map_slab(const struct cache *k, const struct slab *s, uint8_t v)
+/* Mark the pages of slab s in the page map (the cache's id), or clear them (0). */
+static void map_slab(const struct cache *k, const struct slab *s, uint16_t v)
 {
-	uint8_t *map = (uint8_t *)(uintptr_t)k->pub.map;
+	uint16_t *map = (uint16_t *)(uintptr_t)k->pub.map;
 	uint64_t g = ((uintptr_t)s - k->pub.map_lo) >> HM__SLAB_PAGE_SHIFT;
 
 	for (uint64_t i = 0; i < (uint64_t)k->slab_bytes / SLAB_PAGE; i++)
@@ -307,7 +307,7 @@ unsigned hm__slabs_take(struct cache *k, void **objs, unsigned n)
 	if (!s)
 		return 0;
 	hm__mutex_lock(&k->lock);
-	map_slab(k, s, (uint8_t)(k->pub.order + 1));
+	map_slab(k, s, (uint16_t)k->pub.id);
 	k->n_slabs++;
 	k->grown++;
 	place(k, s);
