@@ -71,11 +71,11 @@ extern "C" {
 /* Slabs on NUMA node n (else the caller's node, or any). */
 #define HM_SLAB_F_NODE(n) (((unsigned)(n) + 1u) << 24)
 
-#define HM_SLAB_SIZE_MAX  (256u << 10)      /* the largest object */
-#define HM_SLAB_ALIGN_MAX 4096u             /* the largest alignment */
-#define HM_SLAB_NAME_MAX  (HM_NAME_MAX - 3) /* bytes of a cache name, NUL included ("SL_") */
-#define HM_KMALLOC_MAX    (128u << 10)      /* larger hm_kmalloc sizes go to the heap */
-#define HM_SLAB_CACHES_MAX 65535u           /* caches an instance holds at once */
+#define HM_SLAB_SIZE_MAX   (256u << 10)      /* the largest object */
+#define HM_SLAB_ALIGN_MAX  4096u             /* the largest alignment */
+#define HM_SLAB_NAME_MAX   (HM_NAME_MAX - 3) /* bytes of a cache name, NUL included ("SL_") */
+#define HM_KMALLOC_MAX     (128u << 10)      /* larger hm_kmalloc sizes go to the heap */
+#define HM_SLAB_CACHES_MAX 65535u            /* caches an instance holds at once */
 
 struct hm_slab_cache;
 
@@ -257,8 +257,8 @@ struct hm_slab_cache {
 	const uint16_t *map;
 	uintptr_t map_lo;
 	uint64_t map_n;
-	uint32_t n_slots; /* entries of local[] (thread slots of the instance) */
-	uint32_t id;      /* 1 to HM_SLAB_CACHES_MAX: this cache in the page map */
+	uint32_t n_slots;              /* entries of local[] (thread slots of the instance) */
+	uint32_t id;                   /* 1 to HM_SLAB_CACHES_MAX: this cache in the page map */
 	struct hm__slab_local **local; /* per thread slot, NULL until its first use */
 };
 

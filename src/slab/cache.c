@@ -243,7 +243,7 @@ struct hm_slab_cache *hm__slab_create(const char *name, size_t size, size_t alig
 	int socket = node_bits ? (int)node_bits - 1 : HM_SOCKET_ANY;
 	const struct hm_memzone *mz;
 	struct cache *k;
-	size_t local_off;
+	size_t local_off, zone_len;
 	int rc;
 
 	if (!sh)
@@ -266,12 +266,12 @@ struct hm_slab_cache *hm__slab_create(const char *name, size_t size, size_t alig
 	align = HM_MAX(align, 8);
 
 	local_off = hm__align_up(sizeof(struct cache), HM_CACHE_LINE);
-	mz = hm_memzone_reserve(zname, local_off + sh->max_threads * sizeof(void *), socket, 0,
-				HM_CACHE_LINE, 0);
+	zone_len = local_off + sh->max_threads * sizeof(void *);
+	mz = hm_memzone_reserve(zname, zone_len, socket, 0, HM_CACHE_LINE, 0);
 	if (!mz)
 		return NULL; /* EEXIST, ENOMEM */
+	memset(mz->addr, 0, zone_len);
 	k = mz->addr;
-	memset(k, 0, local_off + sh->max_threads * sizeof(void *));
 	memcpy(k->pub.name, name, strlen(name) + 1);
 	k->size = (uint32_t)size;
 	k->align = (uint32_t)align;

@@ -146,11 +146,11 @@ static inline struct slab *slab_of(const struct cache *k, const void *obj)
 struct slab_area {
 	struct hm_mutex lock;    /* making the general caches */
 	struct hm_mutex id_lock; /* taking and freeing cache ids (inside lock) */
-	uint64_t map_off;     /* the page map: uint16_t cache ids */
-	uint64_t map_lo_off;  /* the address its first entry describes */
-	uint64_t map_n;       /* its entries */
-	uint64_t by_id_off;   /* struct hm_slab_cache *[HM_SLAB_CACHES_MAX + 1]: NULL if free */
-	uint32_t id_hint;     /* where the next search for a free id starts (under lock) */
+	uint64_t map_off;        /* the page map: uint16_t cache ids */
+	uint64_t map_lo_off;     /* the address its first entry describes */
+	uint64_t map_n;          /* its entries */
+	uint64_t by_id_off;      /* struct hm_slab_cache *[HM_SLAB_CACHES_MAX + 1]: NULL if free */
+	uint32_t id_hint;        /* where the next search for a free id starts (under lock) */
 	uint32_t pad;
 	_Atomic uint64_t kmalloc[KMALLOC_CLASSES]; /* offsets of the general caches, 0 until made */
 };
