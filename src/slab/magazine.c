@@ -105,7 +105,7 @@ static struct hm__slab_mag *depot_swap(struct cache *k, struct hm__slab_mag *giv
 	struct depot *d = &k->depot;
 	struct hm__slab_mag *m;
 
-	hm__mutex_lock(&d->lock);
+	hm__mutex_lock_spin(&d->lock);
 	if (give_full)
 		m = pop(&d->empty, &d->n_empty);
 	else
@@ -125,7 +125,7 @@ static void depot_put(struct cache *k, struct hm__slab_mag *m, bool full)
 {
 	struct depot *d = &k->depot;
 
-	hm__mutex_lock(&d->lock);
+	hm__mutex_lock_spin(&d->lock);
 	if (full)
 		push(&d->full, &d->n_full, m);
 	else
@@ -140,7 +140,7 @@ static void depot_take(struct cache *k, uint32_t n_full, uint32_t n_empty,
 	struct depot *d = &k->depot;
 
 	*full = *empty = NULL;
-	hm__mutex_lock(&d->lock);
+	hm__mutex_lock_spin(&d->lock);
 	while (n_full-- > 0 && d->full) {
 		struct hm__slab_mag *m = pop(&d->full, &d->n_full);
 		m->next = mag_off(*full);
@@ -237,7 +237,7 @@ void hm__slab_maybe_reap(struct cache *k)
 		struct depot *d = &k->depot;
 		uint32_t nf, ne;
 
-		hm__mutex_lock(&d->lock);
+		hm__mutex_lock_spin(&d->lock);
 		nf = d->min_full;
 		ne = d->min_empty;
 		hm__mutex_unlock(&d->lock);

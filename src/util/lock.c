@@ -35,6 +35,27 @@ void hm__mutex_lock(struct hm_mutex *mx)
 	}
 }
 
+void hm__mutex_lock_spin(struct hm_mutex *mx)
+{
+	for (unsigned i = 0; i < HM_MUTEX_SPINS; i++) {
+		int rc = pthread_mutex_trylock(&mx->m);
+
+		if (rc == 0)
+			return;
+		if (rc == EOWNERDEAD) {
+			hm__warn("a process died holding a shared lock (%p); recovering it",
+				 (void *)mx);
+			pthread_mutex_consistent(&mx->m);
+			return;
+		}
+		if (rc != EBUSY)
+			break;
+		for (unsigned k = 0; k < 8; k++)
+			hm__cpu_relax();
+	}
+	hm__mutex_lock(mx);
+}
+
 void hm__mutex_unlock(struct hm_mutex *mx)
 {
 	pthread_mutex_unlock(&mx->m);

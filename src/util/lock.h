@@ -60,4 +60,16 @@ int hm__mutex_init(struct hm_mutex *mx);
 void hm__mutex_lock(struct hm_mutex *mx);
 void hm__mutex_unlock(struct hm_mutex *mx);
 
+/*
+ * hm__mutex_lock for sections of a few dozen instructions taken by threads
+ * on other CPUs at once (a slab cache's depot): try the lock a while, with a
+ * pause between tries, before sleeping in the kernel. Measured: a producer
+ * and a consumer thread trading magazines of one cache made 675 futex calls
+ * per 4 Mi objects with the plain lock (a sleep and a wake-up of tens of
+ * microseconds each, on the data path), 3 with this one; their throughput
+ * was the same within this machine's noise.
+ */
+#define HM_MUTEX_SPINS 64u
+void hm__mutex_lock_spin(struct hm_mutex *mx);
+
 #endif /* HM_UTIL_LOCK_H */
