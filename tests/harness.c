@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -502,12 +503,108 @@ unsigned t_count_mappings(void)
 	return lines;
 }
 
+double t_scale(double sanitized, double valgrind)
+{
+	const char *s = getenv("HUGEMEM_TEST_SCALE");
+
+	if (s && *s) {
+		char *end;
+		double v = strtod(s, &end);
+
+		if (v > 0 && !*end)
+			return v;
+	}
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	(void)valgrind;
+	return sanitized;
+#else
+	(void)sanitized;
+	return t_exact_maps() ? 1.0 : valgrind;
+#endif
+}
+
 void t_sleep_ms(unsigned ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/* ---- a primary and its secondary ---- */
+
+/* ThreadSanitizer keeps the high addresses, so the primary's range may be taken in a child. */
+#if defined(__SANITIZE_THREAD__)
+#define ADDRESS_MAY_BE_TAKEN 1
+#else
+#define ADDRESS_MAY_BE_TAKEN 0
+#endif
+
+int t_to_child[2], t_to_parent[2];
+
+void t_mp_pipes_open(void)
+{
+	REQUIRE_EQ(pipe(t_to_child), 0);
+	REQUIRE_EQ(pipe(t_to_parent), 0);
+}
+
+void t_mp_pipes_close(void)
+{
+	close(t_to_child[0]);
+	close(t_to_child[1]);
+	close(t_to_parent[0]);
+	close(t_to_parent[1]);
+}
+
+void t_mp_send(int fd, uint64_t v)
+{
+	REQUIRE_EQ(write(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+}
+
+uint64_t t_mp_recv(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	uint64_t v = 0;
+
+	REQUIRE_EQ(poll(&p, 1, 30000), 1);
+	REQUIRE_EQ(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	return v;
+}
+
+int t_mp_init_as(enum hm_proc_type type)
+{
+	struct hm_config c;
+
+	hm_config_defaults(&c);
+	c.no_huge = true;
+	c.memory_limit = (size_t)256 << 20;
+	c.prefix = t_prefix();
+	c.proc_type = type;
+	return hm_init(&c);
+}
+
+bool t_mp_child_attach(int (*init)(enum hm_proc_type type))
+{
+	int rc = (init ? init : t_mp_init_as)(HM_PROC_SECONDARY);
+
+	if (ADDRESS_MAY_BE_TAKEN && rc == -EADDRINUSE) {
+		printf("note: the primary's addresses are taken in this child (ThreadSanitizer)\n");
+		t_mp_send(t_to_parent[1], 0);
+		return false;
+	}
+	REQUIRE_EQ(rc, 0);
+	CHECK_EQ(hm_proc_type(), HM_PROC_SECONDARY);
+	t_mp_send(t_to_parent[1], 1);
+	return true;
+}
+
+bool t_mp_child_attached(pid_t pid)
+{
+	if (t_mp_recv(t_to_parent[0]) == 0) {
+		CHECK_EQ(t_wait_exit(pid), T_SKIP_CODE);
+		return false;
+	}
+	return true;
 }
 
 bool t_exact_maps(void)

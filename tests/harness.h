@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <hugemem/common.h>
+#include <hugemem/core.h>
 
 #define T_SKIP_CODE 77
 
@@ -176,7 +177,35 @@ unsigned t_mappings(void);
 void t_count_sink(enum hm_log_level level, const char *line, void *arg);
 unsigned t_log_lines(void);
 void t_log_lines_reset(void);
+/*
+ * How much of its full work a stress test should do: HUGEMEM_TEST_SCALE if
+ * it is set (a positive number), else 1 in a plain build, sanitized under
+ * ASan or TSan, valgrind under Valgrind.
+ */
+double t_scale(double sanitized, double valgrind);
 /* Sleep ms milliseconds. */
 void t_sleep_ms(unsigned ms);
+
+/*
+ * A primary and its forked secondary (tests/mp). t_mp_pipes_open(), before
+ * the fork, makes two pipes, t_to_child and t_to_parent ([0] reads, [1]
+ * writes); t_mp_pipes_close() closes all four ends. t_mp_send() writes one
+ * uint64_t; t_mp_recv() reads one, fatal if none comes within 30 s.
+ * t_mp_init_as() starts hugemem as type on 4 KiB pages with a 256 MiB limit
+ * and the test's prefix. In the child, t_mp_child_attach(init) attaches as
+ * a secondary with init (NULL: t_mp_init_as) and tells the parent whether it
+ * could: under ThreadSanitizer the primary's addresses may be taken in the
+ * child (-EADDRINUSE), which then returns false and should exit with
+ * T_SKIP_CODE. The parent's t_mp_child_attached(pid) reads the answer and
+ * returns false, having waited for the child, if it could not attach.
+ */
+extern int t_to_child[2], t_to_parent[2];
+void t_mp_pipes_open(void);
+void t_mp_pipes_close(void);
+void t_mp_send(int fd, uint64_t v);
+uint64_t t_mp_recv(int fd);
+int t_mp_init_as(enum hm_proc_type type);
+bool t_mp_child_attach(int (*init)(enum hm_proc_type type));
+bool t_mp_child_attached(pid_t pid);
 
 #endif /* HM_TESTS_HARNESS_H */

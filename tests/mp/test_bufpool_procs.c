@@ -28,90 +28,9 @@
 #include <hugemem/bufpool.h>
 #include <hugemem/ring.h>
 
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#define MIB ((size_t)1 << 20)
-
-/* ThreadSanitizer keeps the high addresses, so the primary's range may be taken in a child. */
-#if defined(__SANITIZE_THREAD__)
-#define ADDRESS_MAY_BE_TAKEN 1
-#else
-#define ADDRESS_MAY_BE_TAKEN 0
-#endif
-#define CHILD_SKIPPED 77
-
-static int to_child[2], to_parent[2];
-
-static void pipes_open(void)
-{
-	REQUIRE_EQ(pipe(to_child), 0);
-	REQUIRE_EQ(pipe(to_parent), 0);
-}
-
-static void pipes_close(void)
-{
-	close(to_child[0]);
-	close(to_child[1]);
-	close(to_parent[0]);
-	close(to_parent[1]);
-}
-
-static void send_u64(int fd, uint64_t v)
-{
-	REQUIRE_EQ(write(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-}
-
-/* One value within 20 s; fatal if none comes. */
-static uint64_t recv_u64(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t v = 0;
-
-	REQUIRE_EQ(poll(&p, 1, 20000), 1);
-	REQUIRE_EQ(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	return v;
-}
-
-static int init_as(enum hm_proc_type type)
-{
-	struct hm_config c;
-
-	hm_config_defaults(&c);
-	c.no_huge = true;
-	c.memory_limit = 256 * MIB;
-	c.prefix = t_prefix();
-	c.proc_type = type;
-	return hm_init(&c);
-}
-
-/* The child's start: attach, and tell the parent whether it could (1) or not (0). */
-static bool child_attach(void)
-{
-	int rc = init_as(HM_PROC_SECONDARY);
-
-	if (ADDRESS_MAY_BE_TAKEN && rc == -EADDRINUSE) {
-		printf("note: the primary's addresses are taken in this child (ThreadSanitizer)\n");
-		send_u64(to_parent[1], 0);
-		return false;
-	}
-	REQUIRE_EQ(rc, 0);
-	CHECK_EQ(hm_proc_type(), HM_PROC_SECONDARY);
-	send_u64(to_parent[1], 1);
-	return true;
-}
-
-/* The parent's side: false if the child could not attach (then it has been waited for). */
-static bool child_attached(pid_t pid)
-{
-	if (recv_u64(to_parent[0]) == 0) {
-		CHECK_EQ(t_wait_exit(pid), CHILD_SKIPPED);
-		return false;
-	}
-	return true;
-}
 
 static uint64_t word_of(uint64_t tag, uint32_t idx, size_t w)
 {
@@ -214,8 +133,8 @@ static int shared_child(void *arg)
 	unsigned got = 0, bad = 0;
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	bp = hm_bufpool_lookup("shared");
 	c2p = hm_ring_lookup("c2p");
 	p2c = hm_ring_lookup("p2c");
@@ -231,7 +150,7 @@ static int shared_child(void *arg)
 	CHECK_EQ(hm_bufpool_free_count(bp), SH_COUNT - HM_BUFPOOL_RESERVED - FROM_PARENT);
 	CHECK_EQ(hm_bufpool_idx(bp, hm_bufpool_addr(bp, 77)), 77);
 	/* The primary's buffers: read by index here, then freed. */
-	CHECK_EQ(recv_u64(to_child[0]), 1);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1);
 	REQUIRE_EQ(hm_ring_dequeue_bulk_elem(p2c, back, sizeof(uint32_t), FROM_PARENT, NULL),
 		   FROM_PARENT);
 	for (unsigned i = 0; i < FROM_PARENT; i++)
@@ -265,7 +184,7 @@ static int shared_child(void *arg)
 	/* Leave some in this thread's cache, for the exit to give back. */
 	REQUIRE_EQ(hm_bufpool_alloc_bulk(bp, m, 10), 10);
 	hm_bufpool_free_bulk(bp, m, 10);
-	send_u64(to_parent[1], (uint64_t)hm_thread_id());
+	t_mp_send(t_to_parent[1], (uint64_t)hm_thread_id());
 	/* A pool of ours, for the primary to find and use. */
 	mine = hm_bufpool_create("by-child", 200, 128, HM_SOCKET_ANY, 0);
 	REQUIRE_NOT_NULL(mine);
@@ -273,9 +192,9 @@ static int shared_child(void *arg)
 	REQUIRE_EQ(hm_bufpool_alloc_bulk(mine, m, 10), 10);
 	for (unsigned i = 0; i < 10; i++) {
 		stamp(mine, m[i], MINE_TAG);
-		send_u64(to_parent[1], m[i]);
+		t_mp_send(t_to_parent[1], m[i]);
 	}
-	CHECK_EQ(recv_u64(to_child[0]), 2);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 2);
 	hm_cleanup(); /* gives this thread's caches back */
 	return 0;
 }
@@ -289,8 +208,8 @@ static void test_shared(void)
 	unsigned bad = 0, child_slot, cached, mine_count;
 	pid_t pid;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	bp = hm_bufpool_create("shared", SH_COUNT, SH_SIZE, HM_SOCKET_ANY, 0);
 	c2p = hm_ring_create_elem("c2p", sizeof(uint32_t), 512, HM_SOCKET_ANY,
 				  HM_RING_SP_ENQ | HM_RING_SC_DEQ);
@@ -306,10 +225,10 @@ static void test_shared(void)
 	REQUIRE_EQ(hm_ring_enqueue_bulk_elem(p2c, out, sizeof(uint32_t), FROM_PARENT, NULL),
 		   FROM_PARENT);
 	pid = t_fork(shared_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	send_u64(to_child[1], 1);
-	child_slot = (unsigned)recv_u64(to_parent[0]);
+	t_mp_send(t_to_child[1], 1);
+	child_slot = (unsigned)t_mp_recv(t_to_parent[0]);
 	/* Its cache, seen from here, holds what it gave back last, counted free. */
 	cached = slot_cache_len(bp, child_slot);
 	CHECK_GE(cached, 10);
@@ -323,7 +242,7 @@ static void test_shared(void)
 	CHECK_EQ(bad, 0);
 	/* Its pool (made before it sent these), found here, its buffers read here. */
 	for (unsigned i = 0; i < 10; i++)
-		m[i] = (uint32_t)recv_u64(to_parent[0]);
+		m[i] = (uint32_t)t_mp_recv(t_to_parent[0]);
 	mine = hm_bufpool_lookup("by-child");
 	REQUIRE_NOT_NULL(mine);
 	mine_count = hm_bufpool_count(mine);
@@ -332,7 +251,7 @@ static void test_shared(void)
 		bad += m[i] < HM_BUFPOOL_RESERVED || m[i] >= mine_count ||
 		       !stamped(mine, m[i], MINE_TAG);
 	CHECK_EQ(bad, 0);
-	send_u64(to_child[1], 2);
+	t_mp_send(t_to_child[1], 2);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	/* The secondary is gone: its cache went back at its hm_cleanup. */
 	CHECK_EQ(slot_cache_len(bp, child_slot), 0);
@@ -358,7 +277,7 @@ static void test_shared(void)
 	CHECK_EQ(hm_ring_destroy(p2c), 0);
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- a secondary killed while its cache holds indices --- */
@@ -373,8 +292,8 @@ static int killed_child(void *arg)
 	uint32_t idx[KL_CACHED];
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	bp = hm_bufpool_lookup("killed");
 	REQUIRE_NOT_NULL(bp);
 	for (unsigned i = 0; i < KL_HELD; i++) {
@@ -382,7 +301,7 @@ static int killed_child(void *arg)
 
 		REQUIRE_NE(x, 0);
 		stamp(bp, x, CHILD_TAG);
-		send_u64(to_parent[1], x);
+		t_mp_send(t_to_parent[1], x);
 	}
 	for (unsigned i = 0; i < KL_CACHED; i++) {
 		idx[i] = hm_bufpool_alloc(bp);
@@ -390,7 +309,7 @@ static int killed_child(void *arg)
 	}
 	for (unsigned i = 0; i < KL_CACHED; i++)
 		hm_bufpool_free(bp, idx[i]);
-	send_u64(to_parent[1], (uint64_t)hm_thread_id());
+	t_mp_send(t_to_parent[1], (uint64_t)hm_thread_id());
 	for (;;)
 		pause(); /* until the kill */
 }
@@ -402,18 +321,18 @@ static void test_killed(void)
 	unsigned slot, cached, threads, reclaimed;
 	pid_t pid;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	bp = hm_bufpool_create("killed", KL_COUNT, 64, HM_SOCKET_ANY, 0);
 	REQUIRE_NOT_NULL(bp);
 	REQUIRE_GE(hm_thread_id(), 0);
 	threads = hm_thread_count();
 	pid = t_fork(killed_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
 	for (unsigned i = 0; i < KL_HELD; i++)
-		held[i] = (uint32_t)recv_u64(to_parent[0]);
-	slot = (unsigned)recv_u64(to_parent[0]);
+		held[i] = (uint32_t)t_mp_recv(t_to_parent[0]);
+	slot = (unsigned)t_mp_recv(t_to_parent[0]);
 	kill(pid, SIGKILL);
 	CHECK(t_wait_signal(pid, SIGKILL));
 	CHECK_EQ(hm_thread_count(), threads + 1); /* its slot is still taken */
@@ -457,7 +376,7 @@ static void test_killed(void)
 	CHECK_EQ(hm_bufpool_destroy(bp), 0);
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 int main(int argc, char **argv)

@@ -16,90 +16,11 @@
 #include "mem/mem.h"
 #include <hugemem.h>
 
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define MIB ((size_t)1 << 20)
-
-/* ThreadSanitizer keeps the high addresses, so the primary's range may be taken in a child. */
-#if defined(__SANITIZE_THREAD__)
-#define ADDRESS_MAY_BE_TAKEN 1
-#else
-#define ADDRESS_MAY_BE_TAKEN 0
-#endif
-#define CHILD_SKIPPED 77
-
-static int to_child[2], to_parent[2];
-
-static void pipes_open(void)
-{
-	REQUIRE_EQ(pipe(to_child), 0);
-	REQUIRE_EQ(pipe(to_parent), 0);
-}
-
-static void pipes_close(void)
-{
-	close(to_child[0]);
-	close(to_child[1]);
-	close(to_parent[0]);
-	close(to_parent[1]);
-}
-
-static void send_u64(int fd, uint64_t v)
-{
-	REQUIRE_EQ(write(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-}
-
-/* One value within 20 s; fatal if none comes. */
-static uint64_t recv_u64(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t v = 0;
-
-	REQUIRE_EQ(poll(&p, 1, 20000), 1);
-	REQUIRE_EQ(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	return v;
-}
-
-static int init_as(enum hm_proc_type type)
-{
-	struct hm_config c;
-
-	hm_config_defaults(&c);
-	c.no_huge = true;
-	c.memory_limit = 256 * MIB;
-	c.prefix = t_prefix();
-	c.proc_type = type;
-	return hm_init(&c);
-}
-
-/* The child's start: attach, and tell the parent whether it could (1) or not (0). */
-static bool child_attach(void)
-{
-	int rc = init_as(HM_PROC_SECONDARY);
-
-	if (ADDRESS_MAY_BE_TAKEN && rc == -EADDRINUSE) {
-		printf("note: the primary's addresses are taken in this child (ThreadSanitizer)\n");
-		send_u64(to_parent[1], 0);
-		return false;
-	}
-	REQUIRE_EQ(rc, 0);
-	CHECK_EQ(hm_proc_type(), HM_PROC_SECONDARY);
-	send_u64(to_parent[1], 1);
-	return true;
-}
-
-/* The parent's side: false if the child could not attach (then it has been waited for). */
-static bool child_attached(pid_t pid)
-{
-	if (recv_u64(to_parent[0]) == 0) {
-		CHECK_EQ(t_wait_exit(pid), CHILD_SKIPPED);
-		return false;
-	}
-	return true;
-}
 
 static void audit_all(void)
 {
@@ -145,10 +66,10 @@ static int exchange_child(void *arg)
 	uint8_t *p, *q, *r;
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	/* the primary's block, read and freed here */
-	r = (uint8_t *)(uintptr_t)recv_u64(to_child[0]);
+	r = (uint8_t *)(uintptr_t)t_mp_recv(t_to_child[0]);
 	CHECK_GE(usable(r), 3000);
 	CHECK(intact(r, 3000, 3));
 	hm_free(r);
@@ -161,10 +82,10 @@ static int exchange_child(void *arg)
 	CHECK_UEQ((uintptr_t)q % 4096, 0);
 	fill(p, 10000, 1);
 	fill(q, 5000, 2);
-	send_u64(to_parent[1], (uintptr_t)p);
-	send_u64(to_parent[1], usable(p));
-	send_u64(to_parent[1], (uintptr_t)q);
-	CHECK_EQ(recv_u64(to_child[0]), 1); /* the primary freed p */
+	t_mp_send(t_to_parent[1], (uintptr_t)p);
+	t_mp_send(t_to_parent[1], usable(p));
+	t_mp_send(t_to_parent[1], (uintptr_t)q);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1); /* the primary freed p */
 	CHECK_EQ(hm_malloc_validate(p, NULL), -EINVAL);
 	ts = tstats("mp-x");
 	CHECK_EQ(ts.live_blocks, 1);
@@ -184,18 +105,18 @@ static void test_exchange(void)
 	pid_t pid;
 	size_t n = 0;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	pid = t_fork(exchange_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
 	r = hm_malloc("mp-y", 3000, 0);
 	REQUIRE_NOT_NULL(r);
 	fill(r, 3000, 3);
-	send_u64(to_child[1], (uintptr_t)r);
-	p = (uint8_t *)(uintptr_t)recv_u64(to_parent[0]);
-	n = (size_t)recv_u64(to_parent[0]);
-	q = (uint8_t *)(uintptr_t)recv_u64(to_parent[0]);
+	t_mp_send(t_to_child[1], (uintptr_t)r);
+	p = (uint8_t *)(uintptr_t)t_mp_recv(t_to_parent[0]);
+	n = (size_t)t_mp_recv(t_to_parent[0]);
+	q = (uint8_t *)(uintptr_t)t_mp_recv(t_to_parent[0]);
 	/* the secondary freed ours (and its blocks may be where it was) */
 	if (r != p && r != q)
 		CHECK_EQ(hm_malloc_validate(r, NULL), -EINVAL);
@@ -208,7 +129,7 @@ static void test_exchange(void)
 	CHECK(intact(p, 10000, 1));
 	hm_free(p);
 	CHECK_EQ(hm_malloc_validate(p, NULL), -EINVAL);
-	send_u64(to_child[1], 1);
+	t_mp_send(t_to_child[1], 1);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	/* the block the secondary left is still there, and ours to free */
 	CHECK_GE(usable(q), 5000);
@@ -224,7 +145,7 @@ static void test_exchange(void)
 	audit_all();
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- type counters and limits, shared --- */
@@ -235,8 +156,8 @@ static int limit_child(void *arg)
 	size_t parent_bytes = (size_t)(uintptr_t)arg;
 	void *b, *c;
 
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	/* the primary's type, limit and counters, seen from here */
 	ts = tstats("mp-lim");
 	CHECK_EQ(ts.limit, MIB);
@@ -253,8 +174,8 @@ static int limit_child(void *arg)
 	CHECK_EQ(ts.live_blocks, 2);
 	/* a type and a limit of ours, for the primary to see */
 	CHECK_EQ(hm_malloc_set_limit("mp-child", 100000), 0);
-	send_u64(to_parent[1], (uintptr_t)b);
-	CHECK_EQ(recv_u64(to_child[0]), 1); /* the primary freed b and allocated of mp-child */
+	t_mp_send(t_to_parent[1], (uintptr_t)b);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1); /* the primary freed b and allocated of mp-child */
 	c = hm_malloc("mp-lim", 300000, 0);
 	REQUIRE_NOT_NULL(c);
 	hm_free(c);
@@ -272,15 +193,15 @@ static void test_shared_limit(void)
 	void *a, *b, *d;
 	pid_t pid;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	REQUIRE_EQ(hm_malloc_set_limit("mp-lim", MIB), 0);
 	a = hm_malloc("mp-lim", 600000, 0);
 	REQUIRE_NOT_NULL(a);
 	pid = t_fork(limit_child, (void *)(uintptr_t)usable(a));
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	b = (void *)(uintptr_t)recv_u64(to_parent[0]);
+	b = (void *)(uintptr_t)t_mp_recv(t_to_parent[0]);
 	ts = tstats("mp-lim");
 	CHECK_EQ(ts.live_blocks, 2);
 	CHECK_EQ(ts.live_bytes, usable(a) + usable(b));
@@ -290,7 +211,7 @@ static void test_shared_limit(void)
 	hm_free(b);
 	d = hm_malloc("mp-child", 95000, 0);
 	REQUIRE_NOT_NULL(d);
-	send_u64(to_child[1], 1);
+	t_mp_send(t_to_child[1], 1);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	ts = tstats("mp-lim");
 	CHECK_EQ(ts.live_blocks, 1);
@@ -307,7 +228,7 @@ static void test_shared_limit(void)
 	audit_all();
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- processes allocating and freeing at once --- */
@@ -317,12 +238,7 @@ out:
 
 static unsigned iterations(void)
 {
-	const char *s = getenv("HUGEMEM_TEST_SCALE");
-	double f = t_exact_maps() ? 1.0 : 0.2;
-
-	if (s && *s && strtod(s, NULL) > 0)
-		f = strtod(s, NULL);
-	return (unsigned)(30000 * f) + 100;
+	return (unsigned)(30000 * t_scale(0.2, 0.2)) + 100;
 }
 
 /* Allocate and free in a loop, each block with our pattern; returns the failures seen. */
@@ -366,9 +282,9 @@ static int churn_child(void *arg)
 {
 	unsigned me = (unsigned)(uintptr_t)arg;
 
-	if (!child_attach())
-		return CHILD_SKIPPED;
-	CHECK_EQ(recv_u64(to_child[0]), 1); /* go */
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1); /* go */
 	CHECK_EQ(churn(me), 0);
 	audit_all();
 	hm_cleanup();
@@ -383,15 +299,15 @@ static void test_concurrent(void)
 	bool in[N_CHILDREN];
 	unsigned attached = 0;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	for (unsigned i = 0; i < N_CHILDREN; i++) {
 		pid[i] = t_fork(churn_child, (void *)(uintptr_t)(i + 1));
-		in[i] = child_attached(pid[i]); /* if not, it has been waited for */
+		in[i] = t_mp_child_attached(pid[i]); /* if not, it has been waited for */
 		attached += in[i];
 	}
 	for (unsigned i = 0; i < attached; i++)
-		send_u64(to_child[1], 1);
+		t_mp_send(t_to_child[1], 1);
 	CHECK_EQ(churn(0), 0);
 	for (unsigned i = 0; i < N_CHILDREN; i++)
 		if (in[i])
@@ -411,7 +327,7 @@ static void test_concurrent(void)
 	}
 	audit_all();
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- a secondary killed while its thread cache holds blocks --- */
@@ -423,8 +339,8 @@ static int killed_child(void *arg)
 	void *p[KILLED_BLOCKS];
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	/* Blocks of small sizes, freed: the cache of this thread holds them. */
 	for (unsigned i = 0; i < KILLED_BLOCKS; i++) {
 		p[i] = hm_malloc("mp-killed", 100 + 50 * i, 0);
@@ -433,7 +349,7 @@ static int killed_child(void *arg)
 	for (unsigned i = 0; i < KILLED_BLOCKS / 2; i++)
 		hm_free(p[i]);
 	/* The other half stays live, its bytes counted by this thread alone. */
-	send_u64(to_parent[1], 1);
+	t_mp_send(t_to_parent[1], 1);
 	for (;;)
 		pause(); /* until the kill */
 }
@@ -444,12 +360,12 @@ static void test_killed_cache(void)
 	struct hm_malloc_type_stats ts;
 	pid_t pid;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	pid = t_fork(killed_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	CHECK_EQ(recv_u64(to_parent[0]), 1);
+	CHECK_EQ(t_mp_recv(t_to_parent[0]), 1);
 	kill(pid, SIGKILL);
 	CHECK(t_wait_signal(pid, SIGKILL));
 	REQUIRE_EQ(hm_malloc_get_stats(HM_SOCKET_ANY, &st), 0);
@@ -472,7 +388,7 @@ static void test_killed_cache(void)
 	audit_all();
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 int main(int argc, char **argv)

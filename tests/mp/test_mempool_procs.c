@@ -25,92 +25,11 @@
 #include <hugemem.h>
 #include <hugemem/ring.h>
 
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
-
-#define MIB ((size_t)1 << 20)
-
-/* ThreadSanitizer keeps the high addresses, so the primary's range may be taken in a child. */
-#if defined(__SANITIZE_THREAD__)
-#define ADDRESS_MAY_BE_TAKEN 1
-#else
-#define ADDRESS_MAY_BE_TAKEN 0
-#endif
-#define CHILD_SKIPPED 77
-
-static int to_child[2], to_parent[2];
-
-static void pipes_open(void)
-{
-	REQUIRE_EQ(pipe(to_child), 0);
-	REQUIRE_EQ(pipe(to_parent), 0);
-}
-
-static void pipes_close(void)
-{
-	close(to_child[0]);
-	close(to_child[1]);
-	close(to_parent[0]);
-	close(to_parent[1]);
-}
-
-static void send_u64(int fd, uint64_t v)
-{
-	REQUIRE_EQ(write(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-}
-
-/* One value within 20 s; fatal if none comes. */
-static uint64_t recv_u64(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t v = 0;
-
-	REQUIRE_EQ(poll(&p, 1, 20000), 1);
-	REQUIRE_EQ(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	return v;
-}
-
-static int init_as(enum hm_proc_type type)
-{
-	struct hm_config c;
-
-	hm_config_defaults(&c);
-	c.no_huge = true;
-	c.memory_limit = 256 * MIB;
-	c.prefix = t_prefix();
-	c.proc_type = type;
-	return hm_init(&c);
-}
-
-/* The child's start: attach, and tell the parent whether it could (1) or not (0). */
-static bool child_attach(void)
-{
-	int rc = init_as(HM_PROC_SECONDARY);
-
-	if (ADDRESS_MAY_BE_TAKEN && rc == -EADDRINUSE) {
-		printf("note: the primary's addresses are taken in this child (ThreadSanitizer)\n");
-		send_u64(to_parent[1], 0);
-		return false;
-	}
-	REQUIRE_EQ(rc, 0);
-	CHECK_EQ(hm_proc_type(), HM_PROC_SECONDARY);
-	send_u64(to_parent[1], 1);
-	return true;
-}
-
-/* The parent's side: false if the child could not attach (then it has been waited for). */
-static bool child_attached(pid_t pid)
-{
-	if (recv_u64(to_parent[0]) == 0) {
-		CHECK_EQ(t_wait_exit(pid), CHILD_SKIPPED);
-		return false;
-	}
-	return true;
-}
 
 static int cmp_ptr(const void *a, const void *b)
 {
@@ -185,12 +104,12 @@ static int shared_child(void *arg)
 	unsigned bad = 0, cached;
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	/* The primary's pool, by name, at the primary's address. */
 	mp = hm_mempool_lookup("shared");
 	REQUIRE_NOT_NULL(mp);
-	CHECK_PTR_EQ(mp, (void *)(uintptr_t)recv_u64(to_child[0]));
+	CHECK_PTR_EQ(mp, (void *)(uintptr_t)t_mp_recv(t_to_child[0]));
 	CHECK_EQ(mp->size, SH_N);
 	CHECK_EQ(hm_mempool_avail_count(mp), SH_N);
 	CHECK_EQ(hm_mempool_audit(mp), 0);
@@ -201,16 +120,16 @@ static int shared_child(void *arg)
 		if (hm_mempool_from_obj(objs[i]) != mp)
 			bad++;
 		stamp(objs[i], SH_ELT, 1000 + i);
-		send_u64(to_parent[1], (uintptr_t)objs[i]);
+		t_mp_send(t_to_parent[1], (uintptr_t)objs[i]);
 	}
 	CHECK_EQ(bad, 0);
-	CHECK_EQ(recv_u64(to_child[0]), 1); /* the primary put them back */
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1); /* the primary put them back */
 	CHECK_EQ(hm_mempool_in_use_count(mp), 0);
 	CHECK_EQ(hm_mempool_avail_count(mp), SH_N);
-	send_u64(to_parent[1], 1);
+	t_mp_send(t_to_parent[1], 1);
 	/* The primary's, read here and put back into our cache. */
 	for (unsigned i = 0; i < FROM_PARENT; i++) {
-		void *obj = (void *)(uintptr_t)recv_u64(to_child[0]);
+		void *obj = (void *)(uintptr_t)t_mp_recv(t_to_child[0]);
 
 		if (hm_mempool_from_obj(obj) != mp || !stamped(obj, SH_ELT, 2000 + i))
 			bad++;
@@ -224,13 +143,13 @@ static int shared_child(void *arg)
 	hm_mempool_put_bulk(mp, objs, 10);
 	cached = my_cache_len(mp);
 	CHECK_GT(cached, 0);
-	send_u64(to_parent[1], cached);
-	send_u64(to_parent[1], (uint64_t)hm_thread_id());
+	t_mp_send(t_to_parent[1], cached);
+	t_mp_send(t_to_parent[1], (uint64_t)hm_thread_id());
 	/* A pool created by the primary after we attached. */
-	CHECK_EQ(recv_u64(to_child[0]), 2);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 2);
 	late = hm_mempool_lookup("late");
 	REQUIRE_NOT_NULL(late);
-	CHECK_PTR_EQ(late, (void *)(uintptr_t)recv_u64(to_child[0]));
+	CHECK_PTR_EQ(late, (void *)(uintptr_t)t_mp_recv(t_to_child[0]));
 	REQUIRE_EQ(hm_mempool_get_bulk(late, objs, 5), 0);
 	for (unsigned i = 0; i < 5; i++)
 		stamp(objs[i], 64, 3000 + i);
@@ -241,8 +160,8 @@ static int shared_child(void *arg)
 	REQUIRE_NOT_NULL(mine);
 	CHECK_NULL_ERRNO(hm_mempool_create("shared", 20, 64, 4, 0, NULL, NULL, HM_SOCKET_ANY, 0),
 			 EEXIST);
-	send_u64(to_parent[1], (uintptr_t)mine);
-	CHECK_EQ(recv_u64(to_child[0]), 3);
+	t_mp_send(t_to_parent[1], (uintptr_t)mine);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 3);
 	hm_cleanup(); /* gives our caches back */
 	return 0;
 }
@@ -255,17 +174,17 @@ static void test_shared(void)
 	unsigned bad = 0, cached, child_slot;
 	pid_t pid;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	mp = hm_mempool_create("shared", SH_N, SH_ELT, SH_CACHE, 0, NULL, NULL, HM_SOCKET_ANY, 0);
 	REQUIRE_NOT_NULL(mp);
 	pid = t_fork(shared_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	send_u64(to_child[1], (uintptr_t)mp);
+	t_mp_send(t_to_child[1], (uintptr_t)mp);
 	/* The secondary's objects: at the same addresses here, as it wrote them. */
 	for (unsigned i = 0; i < FROM_CHILD; i++) {
-		objs[i] = (void *)(uintptr_t)recv_u64(to_parent[0]);
+		objs[i] = (void *)(uintptr_t)t_mp_recv(t_to_parent[0]);
 		if (hm_mempool_from_obj(objs[i]) != mp || !stamped(objs[i], SH_ELT, 1000 + i))
 			bad++;
 	}
@@ -279,16 +198,16 @@ static void test_shared(void)
 	REQUIRE_EQ(hm_mempool_get_stats(mp, &st), 0);
 	CHECK_EQ(st.refused_puts, 0);
 	CHECK_GE(st.get_objs, FROM_CHILD); /* the secondary's gets, counted in its cache */
-	send_u64(to_child[1], 1);
-	CHECK_EQ(recv_u64(to_parent[0]), 1); /* it saw them back */
+	t_mp_send(t_to_child[1], 1);
+	CHECK_EQ(t_mp_recv(t_to_parent[0]), 1); /* it saw them back */
 	/* Ours, for the secondary to read and put back. */
 	REQUIRE_EQ(hm_mempool_get_bulk(mp, objs, FROM_PARENT), 0);
 	for (unsigned i = 0; i < FROM_PARENT; i++) {
 		stamp(objs[i], SH_ELT, 2000 + i);
-		send_u64(to_child[1], (uintptr_t)objs[i]);
+		t_mp_send(t_to_child[1], (uintptr_t)objs[i]);
 	}
-	cached = (unsigned)recv_u64(to_parent[0]);
-	child_slot = (unsigned)recv_u64(to_parent[0]);
+	cached = (unsigned)t_mp_recv(t_to_parent[0]);
+	child_slot = (unsigned)t_mp_recv(t_to_parent[0]);
 	REQUIRE(child_slot < mp->n_slots);
 	/* Its cache, seen from here, holds what it said, counted as free. */
 	CHECK_EQ(hm__load_relaxed(&mp->local[child_slot]->len), cached);
@@ -297,12 +216,12 @@ static void test_shared(void)
 	late = hm_mempool_create("late", 50, 64, 8, 0, NULL, NULL, HM_SOCKET_ANY,
 				 HM_MEMPOOL_F_STACK);
 	REQUIRE_NOT_NULL(late);
-	send_u64(to_child[1], 2);
-	send_u64(to_child[1], (uintptr_t)late);
+	t_mp_send(t_to_child[1], 2);
+	t_mp_send(t_to_child[1], (uintptr_t)late);
 	/* The secondary's pool, found here by name. */
-	mine = (struct hm_mempool *)(uintptr_t)recv_u64(to_parent[0]);
+	mine = (struct hm_mempool *)(uintptr_t)t_mp_recv(t_to_parent[0]);
 	CHECK_PTR_EQ(hm_mempool_lookup("by-child"), mine);
-	send_u64(to_child[1], 3);
+	t_mp_send(t_to_child[1], 3);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	/* The secondary is gone: its cache was given back at its hm_cleanup. */
 	CHECK_EQ(hm__load_relaxed(&mp->local[child_slot]->len), 0);
@@ -316,7 +235,7 @@ static void test_shared(void)
 	CHECK_EQ(hm_mempool_destroy(mp), 0);
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- objects both ways through shared rings --- */
@@ -329,12 +248,7 @@ out:
 
 static unsigned rb_count(void)
 {
-	const char *s = getenv("HUGEMEM_TEST_SCALE");
-	double f = t_exact_maps() ? 1.0 : 0.2;
-
-	if (s && *s && strtod(s, NULL) > 0)
-		f = strtod(s, NULL);
-	return (unsigned)(20000 * f) + 100;
+	return (unsigned)(20000 * t_scale(0.2, 0.2)) + 100;
 }
 
 /*
@@ -404,15 +318,15 @@ static int rings_child(void *arg)
 	struct hm_ring *p2c, *c2p;
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	mp = hm_mempool_lookup("rb");
 	p2c = hm_ring_lookup("p2c");
 	c2p = hm_ring_lookup("c2p");
 	REQUIRE_NOT_NULL(mp);
 	REQUIRE_NOT_NULL(p2c);
 	REQUIRE_NOT_NULL(c2p);
-	CHECK_EQ(recv_u64(to_child[0]), 1); /* go */
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1); /* go */
 	CHECK_EQ(both_ways(mp, c2p, p2c, CHILD_TAG, PARENT_TAG, rb_count()), 0);
 	/* No audit here: the primary may still be getting and putting. */
 	hm_cleanup();
@@ -426,8 +340,8 @@ static void test_rings(void)
 	struct hm_mempool_stats st;
 	pid_t pid;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	mp = hm_mempool_create("rb", RB_N, RB_ELT, 32, 0, NULL, NULL, HM_SOCKET_ANY, 0);
 	p2c = hm_ring_create("p2c", RB_RING, HM_SOCKET_ANY, HM_RING_SP_ENQ | HM_RING_SC_DEQ);
 	c2p = hm_ring_create("c2p", RB_RING, HM_SOCKET_ANY, 0);
@@ -435,9 +349,9 @@ static void test_rings(void)
 	REQUIRE_NOT_NULL(p2c);
 	REQUIRE_NOT_NULL(c2p);
 	pid = t_fork(rings_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	send_u64(to_child[1], 1);
+	t_mp_send(t_to_child[1], 1);
 	CHECK_EQ(both_ways(mp, p2c, c2p, PARENT_TAG, CHILD_TAG, rb_count()), 0);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	CHECK_EQ(hm_ring_count(p2c), 0);
@@ -453,7 +367,7 @@ static void test_rings(void)
 	CHECK_EQ(hm_mempool_destroy(mp), 0);
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- a secondary killed while its cache holds objects --- */
@@ -469,8 +383,8 @@ static int killed_child(void *arg)
 	void *objs[KL_CACHED + KL_HELD];
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	mp = hm_mempool_lookup("killed");
 	lost = hm_mempool_lookup("lost");
 	REQUIRE_NOT_NULL(mp);
@@ -482,8 +396,8 @@ static int killed_child(void *arg)
 	CHECK_GE(my_cache_len(mp), KL_CACHED);
 	/* And some of the other pool's, held. */
 	REQUIRE_EQ(hm_mempool_get_bulk(lost, objs, KL_HELD), 0);
-	send_u64(to_parent[1], my_cache_len(mp));
-	send_u64(to_parent[1], (uint64_t)hm_thread_id());
+	t_mp_send(t_to_parent[1], my_cache_len(mp));
+	t_mp_send(t_to_parent[1], (uint64_t)hm_thread_id());
 	for (;;)
 		pause(); /* until the kill */
 }
@@ -496,8 +410,8 @@ static void test_killed(void)
 	pid_t pid;
 
 	REQUIRE_NOT_NULL(objs);
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	mp = hm_mempool_create("killed", KL_N, 64, KL_CACHE, 0, NULL, NULL, HM_SOCKET_ANY, 0);
 	lost = hm_mempool_create("lost", 16, 64, 0, 0, NULL, NULL, HM_SOCKET_ANY, 0);
 	REQUIRE_NOT_NULL(mp);
@@ -505,10 +419,10 @@ static void test_killed(void)
 	REQUIRE_GE(hm_thread_id(), 0);
 	threads = hm_thread_count();
 	pid = t_fork(killed_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	cached = (unsigned)recv_u64(to_parent[0]);
-	slot = (unsigned)recv_u64(to_parent[0]);
+	cached = (unsigned)t_mp_recv(t_to_parent[0]);
+	slot = (unsigned)t_mp_recv(t_to_parent[0]);
 	CHECK_GE(cached, KL_CACHED);
 	REQUIRE(slot < mp->n_slots);
 	kill(pid, SIGKILL);
@@ -544,7 +458,7 @@ static void test_killed(void)
 	CHECK_EQ(hm_mempool_destroy(mp), 0);
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 	free(objs);
 }
 

@@ -26,93 +26,12 @@
 #include "harness.h"
 #include <hugemem.h>
 
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define MIB ((size_t)1 << 20)
-
-/* ThreadSanitizer keeps the high addresses, so the primary's range may be taken in a child. */
-#if defined(__SANITIZE_THREAD__)
-#define ADDRESS_MAY_BE_TAKEN 1
-#else
-#define ADDRESS_MAY_BE_TAKEN 0
-#endif
-#define CHILD_SKIPPED 77
-
 /* ---- plumbing: two pipes between parent and child ---- */
-
-static int to_child[2], to_parent[2];
-
-static void pipes_open(void)
-{
-	REQUIRE_EQ(pipe(to_child), 0);
-	REQUIRE_EQ(pipe(to_parent), 0);
-}
-
-static void pipes_close(void)
-{
-	close(to_child[0]);
-	close(to_child[1]);
-	close(to_parent[0]);
-	close(to_parent[1]);
-}
-
-static void send_u64(int fd, uint64_t v)
-{
-	REQUIRE_EQ(write(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-}
-
-/* One value within 30 s; fatal if none comes. */
-static uint64_t recv_u64(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t v = 0;
-
-	REQUIRE_EQ(poll(&p, 1, 30000), 1);
-	REQUIRE_EQ(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	return v;
-}
-
-static int init_as(enum hm_proc_type type)
-{
-	struct hm_config c;
-
-	hm_config_defaults(&c);
-	c.no_huge = true;
-	c.memory_limit = 256 * MIB;
-	c.prefix = t_prefix();
-	c.proc_type = type;
-	return hm_init(&c);
-}
-
-/* The child's start: attach, and tell the parent whether it could (1) or not (0). */
-static bool child_attach(void)
-{
-	int rc = init_as(HM_PROC_SECONDARY);
-
-	if (ADDRESS_MAY_BE_TAKEN && rc == -EADDRINUSE) {
-		printf("note: the primary's addresses are taken in this child (ThreadSanitizer)\n");
-		send_u64(to_parent[1], 0);
-		return false;
-	}
-	REQUIRE_EQ(rc, 0);
-	CHECK_EQ(hm_proc_type(), HM_PROC_SECONDARY);
-	send_u64(to_parent[1], 1);
-	return true;
-}
-
-/* The parent's side: false if the child could not attach (then it has been waited for). */
-static bool child_attached(pid_t pid)
-{
-	if (recv_u64(to_parent[0]) == 0) {
-		CHECK_EQ(t_wait_exit(pid), CHILD_SKIPPED);
-		return false;
-	}
-	return true;
-}
 
 static unsigned scaled(unsigned n)
 {
@@ -223,15 +142,15 @@ static int exchange_child(void *arg)
 	struct stream s;
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	p2c = hm_ring_lookup(P2C);
 	c2p = hm_ring_lookup(C2P);
 	REQUIRE_NOT_NULL(p2c);
 	REQUIRE_NOT_NULL(c2p);
 	/* The very rings the primary made, at the addresses it has them. */
-	CHECK_PTR_EQ(p2c, recv_u64(to_child[0]));
-	CHECK_PTR_EQ(c2p, recv_u64(to_child[0]));
+	CHECK_PTR_EQ(p2c, t_mp_recv(t_to_child[0]));
+	CHECK_PTR_EQ(c2p, t_mp_recv(t_to_child[0]));
 	CHECK_STR_EQ(hm_ring_name(p2c), P2C);
 	CHECK_EQ(hm_ring_capacity(p2c), 255);
 	CHECK_EQ(hm_ring_esize(p2c), sizeof(void *));
@@ -247,9 +166,9 @@ static int exchange_child(void *arg)
 			CHECK_PTR_EQ(p[i], 0x100 + i);
 	}
 	CHECK_NULL_ERRNO(hm_ring_lookup("mp-none"), ENOENT);
-	send_u64(to_parent[1], 1);
+	t_mp_send(t_to_parent[1], 1);
 	s = (struct stream){.out = c2p, .in = p2c, .out_wide = true, .in_wide = false};
-	s.n = recv_u64(to_child[0]);
+	s.n = t_mp_recv(t_to_child[0]);
 	CHECK_EQ(pump(&s), 0);
 	hm_cleanup();
 	return 0;
@@ -262,8 +181,8 @@ static void test_exchange(void)
 	pid_t pid;
 	void *p[3] = {(void *)0x100, (void *)0x101, (void *)0x102};
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	p2c = hm_ring_create(P2C, 256, HM_SOCKET_ANY, 0);
 	c2p = hm_ring_create_elem(C2P, 16, 100, HM_SOCKET_ANY,
 				  HM_RING_SP_ENQ | HM_RING_SC_DEQ | HM_RING_EXACT_SZ);
@@ -271,15 +190,15 @@ static void test_exchange(void)
 	REQUIRE_NOT_NULL(c2p);
 	REQUIRE_EQ(hm_ring_enqueue_bulk(p2c, p, 3, NULL), 3);
 	pid = t_fork(exchange_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	send_u64(to_child[1], (uintptr_t)p2c);
-	send_u64(to_child[1], (uintptr_t)c2p);
-	CHECK_EQ(recv_u64(to_parent[0]), 1);
+	t_mp_send(t_to_child[1], (uintptr_t)p2c);
+	t_mp_send(t_to_child[1], (uintptr_t)c2p);
+	CHECK_EQ(t_mp_recv(t_to_parent[0]), 1);
 	CHECK_EQ(hm_ring_count(p2c), 0); /* the child took them */
 	s = (struct stream){.out = p2c, .in = c2p, .out_wide = false, .in_wide = true};
 	s.n = scaled(2000000);
-	send_u64(to_child[1], s.n);
+	t_mp_send(t_to_child[1], s.n);
 	CHECK_EQ(pump(&s), 0);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	CHECK(hm_ring_empty(p2c));
@@ -288,7 +207,7 @@ out:
 	CHECK_EQ(hm_ring_destroy(p2c), 0);
 	CHECK_EQ(hm_ring_destroy(c2p), 0);
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* ---- created in the secondary ---- */
@@ -306,8 +225,8 @@ static int create_child(void *arg)
 	uint32_t e[50][3];
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	r = hm_ring_create_elem("mp-from-child", 12, 100, HM_SOCKET_ANY, HM_RING_EXACT_SZ);
 	REQUIRE_NOT_NULL(r);
 	for (uint32_t i = 0; i < 50; i++)
@@ -315,8 +234,8 @@ static int create_child(void *arg)
 	CHECK_EQ(hm_ring_enqueue_bulk_elem(r, e, 12, 50, NULL), 50);
 	/* The primary's name space is ours: its ring's name is taken. */
 	CHECK_NULL_ERRNO(hm_ring_create("mp-parents", 64, HM_SOCKET_ANY, 0), EEXIST);
-	send_u64(to_parent[1], (uintptr_t)r);
-	CHECK_EQ(recv_u64(to_child[0]), 1); /* the primary took 20 */
+	t_mp_send(t_to_parent[1], (uintptr_t)r);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1); /* the primary took 20 */
 	CHECK_EQ(hm_ring_count(r), 30);
 	hm_cleanup();
 	return 0;
@@ -328,19 +247,19 @@ static void test_created_in_secondary(void)
 	uint32_t e[50][3], want[3];
 	pid_t pid;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	mine = hm_ring_create("mp-parents", 64, HM_SOCKET_ANY, 0);
 	REQUIRE_NOT_NULL(mine);
 	pid = t_fork(create_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
 	/* The secondary's ring, found here by name at the address it has there. */
-	r = (struct hm_ring *)(uintptr_t)recv_u64(to_parent[0]);
+	r = (struct hm_ring *)(uintptr_t)t_mp_recv(t_to_parent[0]);
 	if (hm_ring_lookup("mp-from-child") != r) {
 		t_fail(__FILE__, __LINE__, false, "the secondary's ring %p is not found here",
 		       (void *)r);
-		send_u64(to_child[1], 0);
+		t_mp_send(t_to_child[1], 0);
 		t_wait_exit(pid);
 		goto out;
 	}
@@ -353,7 +272,7 @@ static void test_created_in_secondary(void)
 		elem12(want, i);
 		CHECK_EQ(memcmp(e[i], want, sizeof(want)), 0);
 	}
-	send_u64(to_child[1], 1);
+	t_mp_send(t_to_child[1], 1);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	/* The secondary is gone; its ring stays, with what it held. */
 	CHECK_PTR_EQ(hm_ring_lookup("mp-from-child"), r);
@@ -369,7 +288,7 @@ static void test_created_in_secondary(void)
 out:
 	CHECK_EQ(hm_ring_destroy(mine), 0);
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* ---- destroyed in the secondary ---- */
@@ -379,19 +298,19 @@ static int destroy_child(void *arg)
 	struct hm_ring *r;
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	hm_log_set_sink(t_count_sink, NULL);
 	r = hm_ring_lookup("mp-doomed");
 	REQUIRE_NOT_NULL(r);
-	CHECK_PTR_EQ(r, recv_u64(to_child[0]));
+	CHECK_PTR_EQ(r, t_mp_recv(t_to_child[0]));
 	CHECK_EQ(hm_ring_count(r), 5);
 	CHECK_EQ(hm_ring_destroy(r), 0);
 	CHECK_NULL_ERRNO(hm_ring_lookup("mp-doomed"), ENOENT);
 	t_log_lines_reset();
 	CHECK_EQ(hm_ring_destroy(r), -EINVAL);
 	CHECK_EQ(t_log_lines(), 1);
-	send_u64(to_parent[1], 1);
+	t_mp_send(t_to_parent[1], 1);
 	hm_log_set_sink(NULL, NULL);
 	hm_cleanup();
 	return 0;
@@ -412,18 +331,18 @@ static void test_destroyed_in_secondary(void)
 	void *p[5] = {0};
 	pid_t pid;
 
-	pipes_open();
-	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+	t_mp_pipes_open();
+	REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 	r = hm_ring_create("mp-doomed", 64, HM_SOCKET_ANY, 0);
 	REQUIRE_NOT_NULL(r);
 	REQUIRE_EQ(hm_ring_enqueue_bulk(r, p, 5, NULL), 5);
 	pid = t_fork(destroy_child, NULL);
-	if (!child_attached(pid)) {
+	if (!t_mp_child_attached(pid)) {
 		CHECK_EQ(hm_ring_destroy(r), 0);
 		goto out;
 	}
-	send_u64(to_child[1], (uintptr_t)r);
-	CHECK_EQ(recv_u64(to_parent[0]), 1);
+	t_mp_send(t_to_child[1], (uintptr_t)r);
+	CHECK_EQ(t_mp_recv(t_to_parent[0]), 1);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	/* Gone here too: no lookup, no walk, the stale pointer refused. */
 	CHECK_NULL_ERRNO(hm_ring_lookup("mp-doomed"), ENOENT);
@@ -443,7 +362,7 @@ static void test_destroyed_in_secondary(void)
 	CHECK_EQ(hm_ring_destroy(again), 0);
 out:
 	hm_cleanup();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* ---- a consumer killed in the middle ---- */
@@ -461,8 +380,8 @@ static int killed_consumer(void *arg)
 	uint64_t stop = (uint64_t)(uintptr_t)arg, taken = 0;
 	struct hm_ring *r;
 
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	r = hm_ring_lookup("mp-drained");
 	REQUIRE_NOT_NULL(r);
 	while (taken < stop) {
@@ -473,12 +392,12 @@ static int killed_consumer(void *arg)
 
 		if (got == 0)
 			continue;
-		send_u64(to_parent[1], got);
+		t_mp_send(t_to_parent[1], got);
 		for (unsigned i = 0; i < got; i++)
-			send_u64(to_parent[1], (uintptr_t)p[i]);
+			t_mp_send(t_to_parent[1], (uintptr_t)p[i]);
 		taken += got;
 	}
-	send_u64(to_parent[1], 0); /* done: kill me */
+	t_mp_send(t_to_parent[1], 0); /* done: kill me */
 	for (;;)
 		pause();
 }
@@ -491,8 +410,8 @@ static int new_consumer(void *arg)
 	void *p[KILL_BATCH];
 	unsigned got, bad = 0;
 
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(NULL))
+		return T_SKIP_CODE;
 	r = hm_ring_lookup("mp-drained");
 	REQUIRE_NOT_NULL(r);
 	while ((got = hm_ring_dequeue_burst(r, p, KILL_BATCH, NULL)) != 0) {
@@ -503,7 +422,7 @@ static int new_consumer(void *arg)
 	}
 	CHECK_EQ(bad, 0);
 	CHECK(hm_ring_empty(r));
-	send_u64(to_parent[1], got_all);
+	t_mp_send(t_to_parent[1], got_all);
 	hm_cleanup();
 	return 0;
 }
@@ -518,20 +437,20 @@ static void test_killed_consumer(void)
 		void *p[KILL_BATCH];
 		pid_t pid;
 
-		pipes_open();
-		REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
+		t_mp_pipes_open();
+		REQUIRE_EQ(t_mp_init_as(HM_PROC_PRIMARY), 0);
 		r = hm_ring_create("mp-drained", 4096, HM_SOCKET_ANY, flags[f]);
 		REQUIRE_NOT_NULL(r);
 		for (uint64_t i = 0; i < KILL_N; i++)
 			REQUIRE_EQ(hm_ring_enqueue(r, ptr_of(i)), 0);
 		pid = t_fork(killed_consumer, (void *)(uintptr_t)stop);
-		if (!child_attached(pid))
+		if (!t_mp_child_attached(pid))
 			goto next;
 		/* What it took, batch by batch: the first values, in order. */
-		for (uint64_t got; (got = recv_u64(to_parent[0])) != 0;) {
+		for (uint64_t got; (got = t_mp_recv(t_to_parent[0])) != 0;) {
 			REQUIRE(got <= KILL_BATCH);
 			for (uint64_t i = 0; i < got; i++)
-				CHECK_PTR_EQ(recv_u64(to_parent[0]), ptr_of(taken + i));
+				CHECK_PTR_EQ(t_mp_recv(t_to_parent[0]), ptr_of(taken + i));
 			taken += got;
 		}
 		CHECK_GE(taken, stop);
@@ -541,9 +460,9 @@ static void test_killed_consumer(void)
 		CHECK_EQ(hm_ring_count(r), KILL_N - taken);
 		CHECK_EQ(hm_ring_free_count(r), hm_ring_capacity(r) - (KILL_N - taken));
 		pid = t_fork(new_consumer, (void *)(uintptr_t)taken);
-		if (!child_attached(pid))
+		if (!t_mp_child_attached(pid))
 			goto next;
-		CHECK_EQ(recv_u64(to_parent[0]), KILL_N - taken);
+		CHECK_EQ(t_mp_recv(t_to_parent[0]), KILL_N - taken);
 		CHECK_EQ(t_wait_exit(pid), 0);
 		CHECK(hm_ring_empty(r));
 		/* And whole: it fills and drains again from here. */
@@ -556,7 +475,7 @@ static void test_killed_consumer(void)
 	next:
 		CHECK_EQ(hm_ring_destroy(r), 0);
 		hm_cleanup();
-		pipes_close();
+		t_mp_pipes_close();
 	}
 }
 

@@ -30,69 +30,20 @@
 #include <hugemem/ring.h>
 #include <hugemem/slab.h>
 
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MIB ((size_t)1 << 20)
-
 #define DEFAULT_INTERVAL 1000u
 #define LONG_INTERVAL    600000u
 
-/* ThreadSanitizer keeps the high addresses, so the primary's range may be taken in a child. */
-#if defined(__SANITIZE_THREAD__)
-#define ADDRESS_MAY_BE_TAKEN 1
-#else
-#define ADDRESS_MAY_BE_TAKEN 0
-#endif
-#define CHILD_SKIPPED 77
-
-static int to_child[2], to_parent[2];
-
-static void pipes_open(void)
-{
-	REQUIRE_EQ(pipe(to_child), 0);
-	REQUIRE_EQ(pipe(to_parent), 0);
-}
-
-static void pipes_close(void)
-{
-	close(to_child[0]);
-	close(to_child[1]);
-	close(to_parent[0]);
-	close(to_parent[1]);
-}
-
-static void send_u64(int fd, uint64_t v)
-{
-	REQUIRE_EQ(write(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-}
-
-/* One value within 20 s; fatal if none comes. */
-static uint64_t recv_u64(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	uint64_t v = 0;
-
-	REQUIRE_EQ(poll(&p, 1, 20000), 1);
-	REQUIRE_EQ(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-	return v;
-}
-
+/* t_mp_init_as, with a reap interval too long to reap during a test. */
 static int init_as(enum hm_proc_type type)
 {
-	struct hm_config c;
-	int rc;
+	int rc = t_mp_init_as(type);
 
-	hm_config_defaults(&c);
-	c.no_huge = true;
-	c.memory_limit = 256 * MIB;
-	c.prefix = t_prefix();
-	c.proc_type = type;
-	rc = hm_init(&c);
 	if (rc == 0)
 		hm_slab_set_reap_interval(LONG_INTERVAL);
 	return rc;
@@ -102,32 +53,6 @@ static void stop(void)
 {
 	hm_slab_set_reap_interval(DEFAULT_INTERVAL);
 	hm_cleanup();
-}
-
-/* The child's start: attach, and tell the parent whether it could (1) or not (0). */
-static bool child_attach(void)
-{
-	int rc = init_as(HM_PROC_SECONDARY);
-
-	if (ADDRESS_MAY_BE_TAKEN && rc == -EADDRINUSE) {
-		printf("note: the primary's addresses are taken in this child (ThreadSanitizer)\n");
-		send_u64(to_parent[1], 0);
-		return false;
-	}
-	REQUIRE_EQ(rc, 0);
-	CHECK_EQ(hm_proc_type(), HM_PROC_SECONDARY);
-	send_u64(to_parent[1], 1);
-	return true;
-}
-
-/* The parent's side: false if the child could not attach (then it has been waited for). */
-static bool child_attached(pid_t pid)
-{
-	if (recv_u64(to_parent[0]) == 0) {
-		CHECK_EQ(t_wait_exit(pid), CHILD_SKIPPED);
-		return false;
-	}
-	return true;
 }
 
 static struct hm_slab_stats stats(const struct hm_slab_cache *c)
@@ -247,12 +172,12 @@ static int shared_child(void *arg)
 	unsigned bad = 0;
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(init_as))
+		return T_SKIP_CODE;
 	/* The primary's cache, by name, at the primary's address. */
 	c = hm_slab_lookup("shared");
 	REQUIRE_NOT_NULL(c);
-	CHECK_PTR_EQ(c, (void *)(uintptr_t)recv_u64(to_child[0]));
+	CHECK_PTR_EQ(c, (void *)(uintptr_t)t_mp_recv(t_to_child[0]));
 	c2p = hm_ring_lookup("c2p");
 	p2c = hm_ring_lookup("p2c");
 	REQUIRE_NOT_NULL(c2p);
@@ -275,9 +200,9 @@ static int shared_child(void *arg)
 	CHECK_EQ(bad, 0);
 	CHECK_EQ(stats(c).active_objs, 10 + FROM_CHILD);
 	ring_send(c2p, objs, FROM_CHILD);
-	CHECK_EQ(recv_u64(to_child[0]), 1); /* the primary freed them */
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1); /* the primary freed them */
 	CHECK_EQ(stats(c).active_objs, 10);
-	send_u64(to_parent[1], 1);
+	t_mp_send(t_to_parent[1], 1);
 	/* The primary's, checked and freed here. */
 	REQUIRE(ring_recv(p2c, objs, FROM_PARENT));
 	for (unsigned i = 0; i < FROM_PARENT; i++) {
@@ -301,10 +226,10 @@ static int shared_child(void *arg)
 	}
 	ring_send(c2p, objs, K_BLOCKS);
 	/* A cache created by the primary after we attached. */
-	CHECK_EQ(recv_u64(to_child[0]), 2);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 2);
 	late = hm_slab_lookup("late");
 	REQUIRE_NOT_NULL(late);
-	CHECK_PTR_EQ(late, (void *)(uintptr_t)recv_u64(to_child[0]));
+	CHECK_PTR_EQ(late, (void *)(uintptr_t)t_mp_recv(t_to_child[0]));
 	REQUIRE_EQ(hm_slab_alloc_bulk(late, objs, 5), 5);
 	for (unsigned i = 0; i < 5; i++)
 		stamp(objs[i], 64, 4000 + i);
@@ -316,14 +241,14 @@ static int shared_child(void *arg)
 	CHECK_NULL_ERRNO(hm_slab_create("shared", 72, 0, 0, NULL, NULL, NULL), EEXIST);
 	REQUIRE_NOT_NULL(objs[0] = hm_slab_alloc(mine));
 	stamp(objs[0], 72, 5000);
-	send_u64(to_parent[1], (uintptr_t)mine);
-	send_u64(to_parent[1], (uintptr_t)objs[0]);
+	t_mp_send(t_to_parent[1], (uintptr_t)mine);
+	t_mp_send(t_to_parent[1], (uintptr_t)objs[0]);
 	/* Some in our magazines, for the exit to give back. */
 	for (unsigned i = 0; i < 50; i++)
 		REQUIRE_NOT_NULL(objs[i] = hm_slab_alloc(c));
 	for (unsigned i = 0; i < 50; i++)
 		hm_slab_free(c, objs[i]);
-	CHECK_EQ(recv_u64(to_child[0]), 3);
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 3);
 	stop(); /* gives our magazines back */
 	return 0;
 }
@@ -336,7 +261,7 @@ static void test_shared(void)
 	unsigned bad = 0;
 	pid_t pid;
 
-	pipes_open();
+	t_mp_pipes_open();
 	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
 	c = hm_slab_create("shared", SH_SIZE, 0, 0, NULL, NULL, NULL);
 	REQUIRE_NOT_NULL(c);
@@ -347,9 +272,9 @@ static void test_shared(void)
 	for (unsigned i = 0; i < 10; i++)
 		REQUIRE_NOT_NULL(held[i] = hm_slab_alloc(c));
 	pid = t_fork(shared_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	send_u64(to_child[1], (uintptr_t)c);
+	t_mp_send(t_to_child[1], (uintptr_t)c);
 	/* The secondary's objects: at the same addresses here, as it wrote them. */
 	REQUIRE(ring_recv(c2p, objs, FROM_CHILD));
 	for (unsigned i = 0; i < FROM_CHILD; i++)
@@ -362,8 +287,8 @@ static void test_shared(void)
 		hm_slab_free(c, objs[i]);
 	CHECK_EQ(stats(c).active_objs, 10);
 	CHECK_EQ(stats(c).errors, 0);
-	send_u64(to_child[1], 1);
-	CHECK_EQ(recv_u64(to_parent[0]), 1); /* it saw them freed */
+	t_mp_send(t_to_child[1], 1);
+	CHECK_EQ(t_mp_recv(t_to_parent[0]), 1); /* it saw them freed */
 	/* Ours, for the secondary to check and free. */
 	for (unsigned i = 0; i < FROM_PARENT; i++) {
 		REQUIRE_NOT_NULL(objs[i] = hm_slab_alloc(c));
@@ -403,16 +328,16 @@ static void test_shared(void)
 	/* A cache created now, after the secondary attached. */
 	late = hm_slab_create("late", 64, 0, HM_SLAB_F_NO_MAGAZINES, NULL, NULL, NULL);
 	REQUIRE_NOT_NULL(late);
-	send_u64(to_child[1], 2);
-	send_u64(to_child[1], (uintptr_t)late);
+	t_mp_send(t_to_child[1], 2);
+	t_mp_send(t_to_child[1], (uintptr_t)late);
 	/* The secondary's cache, found here by name, with its object. */
-	mine = (struct hm_slab_cache *)(uintptr_t)recv_u64(to_parent[0]);
-	theirs = (void *)(uintptr_t)recv_u64(to_parent[0]);
+	mine = (struct hm_slab_cache *)(uintptr_t)t_mp_recv(t_to_parent[0]);
+	theirs = (void *)(uintptr_t)t_mp_recv(t_to_parent[0]);
 	CHECK_PTR_EQ(hm_slab_lookup("by-child"), mine);
 	CHECK(hm__slab_mine(mine, theirs));
 	CHECK(stamped(theirs, 72, 5000));
 	CHECK_EQ(stats(mine).active_objs, 1);
-	send_u64(to_child[1], 3);
+	t_mp_send(t_to_child[1], 3);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	/* The secondary is gone, its magazines given back at its hm_cleanup. */
 	CHECK_EQ(stats(c).active_objs, 10);
@@ -436,7 +361,7 @@ static void test_shared(void)
 	}
 out:
 	stop();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- objects both ways through two rings --- */
@@ -447,12 +372,7 @@ out:
 
 static unsigned rb_count(void)
 {
-	const char *s = getenv("HUGEMEM_TEST_SCALE");
-	double f = t_exact_maps() ? 1.0 : 0.2;
-
-	if (s && *s && strtod(s, NULL) > 0)
-		f = strtod(s, NULL);
-	return (unsigned)(30000 * f) + 100;
+	return (unsigned)(30000 * t_scale(0.2, 0.2)) + 100;
 }
 
 /*
@@ -533,15 +453,15 @@ static int rings_child(void *arg)
 	struct hm_ring *p2c, *c2p;
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(init_as))
+		return T_SKIP_CODE;
 	c = hm_slab_lookup("rb");
 	p2c = hm_ring_lookup("p2c");
 	c2p = hm_ring_lookup("c2p");
 	REQUIRE_NOT_NULL(c);
 	REQUIRE_NOT_NULL(p2c);
 	REQUIRE_NOT_NULL(c2p);
-	CHECK_EQ(recv_u64(to_child[0]), 1); /* go */
+	CHECK_EQ(t_mp_recv(t_to_child[0]), 1); /* go */
 	CHECK_EQ(both_ways(c, c2p, p2c, C_TAG, P_TAG, rb_count()), 0);
 	/* No audit here: the primary may still be allocating and freeing. */
 	stop();
@@ -555,7 +475,7 @@ static void test_rings(void)
 	struct hm_slab_stats st;
 	pid_t pid;
 
-	pipes_open();
+	t_mp_pipes_open();
 	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
 	c = hm_slab_create("rb", RB_SIZE, 0, 0, NULL, NULL, NULL);
 	p2c = hm_ring_create("p2c", 256, HM_SOCKET_ANY, HM_RING_SP_ENQ | HM_RING_SC_DEQ);
@@ -564,9 +484,9 @@ static void test_rings(void)
 	REQUIRE_NOT_NULL(p2c);
 	REQUIRE_NOT_NULL(c2p);
 	pid = t_fork(rings_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	send_u64(to_child[1], 1);
+	t_mp_send(t_to_child[1], 1);
 	CHECK_EQ(both_ways(c, p2c, c2p, P_TAG, C_TAG, rb_count()), 0);
 	CHECK_EQ(t_wait_exit(pid), 0);
 	CHECK_EQ(hm_ring_count(p2c), 0);
@@ -591,7 +511,7 @@ static void test_rings(void)
 	CHECK_EQ(hm_slab_destroy(c), 0);
 out:
 	stop();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- a secondary killed while its magazines hold objects --- */
@@ -606,8 +526,8 @@ static int killed_child(void *arg)
 	void *objs[KL_CACHED], *kheld[KL_HELD];
 
 	(void)arg;
-	if (!child_attach())
-		return CHILD_SKIPPED;
+	if (!t_mp_child_attach(init_as))
+		return T_SKIP_CODE;
 	c = hm_slab_lookup("killed");
 	lost = hm_slab_lookup("lost");
 	REQUIRE_NOT_NULL(c);
@@ -632,7 +552,7 @@ static int killed_child(void *arg)
 	REQUIRE_NOT_NULL(k);
 	CHECK_EQ(stats(c).active_objs, KL_HELD);
 	CHECK_EQ(stats(k).active_objs, KL_HELD);
-	send_u64(to_parent[1], (uint64_t)hm_thread_id());
+	t_mp_send(t_to_parent[1], (uint64_t)hm_thread_id());
 	for (;;)
 		pause(); /* until the kill */
 }
@@ -644,7 +564,7 @@ static void test_killed(void)
 	unsigned threads, reclaimed;
 	pid_t pid;
 
-	pipes_open();
+	t_mp_pipes_open();
 	REQUIRE_EQ(init_as(HM_PROC_PRIMARY), 0);
 	c = hm_slab_create("killed", 64, 0, 0, NULL, NULL, NULL);
 	lost = hm_slab_create("lost", 64, 0, HM_SLAB_F_NO_MAGAZINES, NULL, NULL, NULL);
@@ -653,9 +573,9 @@ static void test_killed(void)
 	REQUIRE_GE(hm_thread_id(), 0);
 	threads = hm_thread_count();
 	pid = t_fork(killed_child, NULL);
-	if (!child_attached(pid))
+	if (!t_mp_child_attached(pid))
 		goto out;
-	(void)recv_u64(to_parent[0]); /* its slot: it is ready */
+	(void)t_mp_recv(t_to_parent[0]); /* its slot: it is ready */
 	kill(pid, SIGKILL);
 	CHECK(t_wait_signal(pid, SIGKILL));
 	CHECK_EQ(hm_thread_count(), threads + 1); /* its slot is still taken */
@@ -686,7 +606,7 @@ static void test_killed(void)
 	CHECK_EQ(hm_slab_audit(c), 0);
 out:
 	stop();
-	pipes_close();
+	t_mp_pipes_close();
 }
 
 /* --- a forked child that has not called hm_init --- */

@@ -74,20 +74,7 @@ static void stop(void)
 
 static double scale(void)
 {
-	const char *s = getenv("HUGEMEM_TEST_SCALE");
-
-	if (s && *s) {
-		char *end;
-		double v = strtod(s, &end);
-
-		if (v > 0 && !*end)
-			return v;
-	}
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	return 0.2;
-#else
-	return t_exact_maps() ? 1.0 : 0.05; /* valgrind */
-#endif
+	return t_scale(0.2, 0.05);
 }
 
 static unsigned scaled(unsigned n)

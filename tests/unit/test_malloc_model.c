@@ -63,20 +63,7 @@ static size_t most_bytes;
 
 static double scale(void)
 {
-	const char *s = getenv("HUGEMEM_TEST_SCALE");
-
-	if (s && *s) {
-		char *end;
-		double v = strtod(s, &end);
-
-		if (v > 0 && !*end)
-			return v;
-	}
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	return 0.25;
-#else
-	return t_exact_maps() ? 1.0 : 0.1; /* valgrind */
-#endif
+	return t_scale(0.25, 0.1);
 }
 
 /* --- live blocks by address: open addressing, linear probing --- */
