@@ -295,8 +295,6 @@ struct hm_slab_cache *hm__slab_create(const char *name, size_t size, size_t alig
 	k->code = (const void *)&hm_slab_create;
 	k->zone = mz;
 	k->mag_size = flags & HM_SLAB_F_NO_MAGAZINES ? 0 : magazine_size(k->stride);
-	for (unsigned i = 0; i < LISTS; i++)
-		k->head[i] = 0;
 	k->pub.flags = flags | (k->debug || !k->mag_size ? HM__SLAB_SLOW : 0);
 	k->pub.obj_size = (uint32_t)size;
 	hm__slab_map_of(&k->pub.map, &k->pub.map_lo, &k->pub.map_n);
@@ -355,7 +353,7 @@ static void drain_all(struct cache *k)
 		if (l)
 			hm__slab_flush_local(k, l);
 	}
-	hm__slab_depot_drain(k, false);
+	hm__slab_depot_drain(k);
 }
 
 int hm_slab_destroy(struct hm_slab_cache *c)
@@ -380,7 +378,7 @@ int hm_slab_destroy(struct hm_slab_cache *c)
 			c->name);
 		return -EBUSY;
 	}
-	hm__slabs_release_empty(k, true, false);
+	hm__slabs_release_empty(k);
 	if (k->mag_size)
 		hm__cache_set_remove(&k->set);
 	for (unsigned s = 0; s < k->pub.n_slots; s++) {

@@ -67,8 +67,8 @@ size_t hm_slab_shrink(struct hm_slab_cache *c)
 		if (l)
 			hm__slab_flush_local(k, l);
 	}
-	hm__slab_depot_drain(k, false);
-	hm__slabs_release_empty(k, true, false);
+	hm__slab_depot_drain(k);
+	hm__slabs_release_empty(k);
 	hm__mutex_lock(&k->lock);
 	before = k->reaped - before;
 	hm__mutex_unlock(&k->lock);

@@ -156,35 +156,28 @@ static void depot_take(struct cache *k, uint32_t n_full, uint32_t n_empty,
 	hm__mutex_unlock(&d->lock);
 }
 
-/* Free chains of magazines (full ones' objects to the slabs first); the bytes of memory freed. */
-static size_t free_chains(struct cache *k, struct hm__slab_mag *full, struct hm__slab_mag *empty)
+/* Free chains of magazines (full ones' objects to the slabs first). */
+static void free_chains(struct cache *k, struct hm__slab_mag *full, struct hm__slab_mag *empty)
 {
-	size_t bytes = 0;
-
 	for (struct hm__slab_mag *m = full, *next; m; m = next) {
 		next = mag_at(m->next);
 		hm__slabs_give(k, m->rounds, k->mag_size);
 		mag_free(m);
-		bytes += mag_bytes(k);
 	}
 	for (struct hm__slab_mag *m = empty, *next; m; m = next) {
 		next = mag_at(m->next);
 		mag_free(m);
-		bytes += mag_bytes(k);
 	}
-	return bytes;
 }
 
-size_t hm__slab_depot_drain(struct cache *k, bool reaping)
+void hm__slab_depot_drain(struct cache *k)
 {
 	struct hm__slab_mag *full, *empty;
 
-	(void)reaping;
 	if (!k->mag_size)
-		return 0;
+		return;
 	depot_take(k, UINT32_MAX, UINT32_MAX, &full, &empty);
 	free_chains(k, full, empty);
-	return 0;
 }
 
 /* ---- the reap ---- */

@@ -189,10 +189,10 @@ void hm__kmalloc_detach(void);
 unsigned hm__slabs_take(struct cache *k, void **objs, unsigned n);
 /* Give n objects back to their slabs (each checked; the refused are logged and counted). */
 void hm__slabs_give(struct cache *k, void *const *objs, unsigned n);
-/* Release empty slabs: all (all true) or those beyond what the cache keeps; bytes given back. */
-size_t hm__slabs_release_empty(struct cache *k, bool all, bool reaping);
+/* Release every empty slab (shrink, destroy). */
+void hm__slabs_release_empty(struct cache *k);
 /* The working-set reap of empty slabs (under no lock): release those unused since the last. */
-size_t hm__slabs_reap(struct cache *k);
+void hm__slabs_reap(struct cache *k);
 /* The list slab s belongs on for its count (under the lock). */
 unsigned hm__slab_list_for(const struct cache *k, const struct slab *s);
 /* Whether this process may run k's constructor and destructor. */
@@ -205,7 +205,7 @@ long hm__slab_index(const struct cache *k, const struct slab *s, const void *obj
 /* Give a thread's magazines back (the exit flush, destroy): full to the depot, the rest to the slabs. */
 void hm__slab_flush_local(void *owner, void *local);
 /* Give every magazine of the depot back: objects to the slabs, the magazines to the heap. */
-size_t hm__slab_depot_drain(struct cache *k, bool reaping);
+void hm__slab_depot_drain(struct cache *k);
 /* Run the reap if the interval has passed. */
 void hm__slab_maybe_reap(struct cache *k);
 /* Objects held by magazines (threads' and the depot's), a snapshot. */

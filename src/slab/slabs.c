@@ -216,18 +216,14 @@ static struct slab *detach_empty(struct cache *k, uint64_t n)
 	return chain;
 }
 
-static size_t destroy_chain(struct cache *k, struct slab *chain)
+static void destroy_chain(struct cache *k, struct slab *chain)
 {
-	size_t bytes = 0;
-
 	while (chain) {
 		struct slab *next = at(chain->next);
 
 		destroy_slab(k, chain);
-		bytes += k->slab_bytes;
 		chain = next;
 	}
-	return bytes;
 }
 
 /* Whether this process may release k's slabs (their destructor runs here). */
@@ -236,33 +232,30 @@ static bool may_release(const struct cache *k)
 	return !k->dtor || hm__slab_code_here(k);
 }
 
-size_t hm__slabs_release_empty(struct cache *k, bool all, bool reaping)
+void hm__slabs_release_empty(struct cache *k)
 {
 	struct slab *chain;
-	uint64_t keep;
 
-	(void)reaping;
 	if (!may_release(k))
-		return 0;
+		return;
 	hm__mutex_lock(&k->lock);
-	keep = all ? 0 : HM_MAX(SLAB_EMPTY_KEEP, k->n_slabs / 8);
-	chain = k->n_on[LIST_EMPTY] > keep ? detach_empty(k, k->n_on[LIST_EMPTY] - keep) : NULL;
+	chain = detach_empty(k, k->n_on[LIST_EMPTY]);
 	hm__mutex_unlock(&k->lock);
-	return destroy_chain(k, chain);
+	destroy_chain(k, chain);
 }
 
-size_t hm__slabs_reap(struct cache *k)
+void hm__slabs_reap(struct cache *k)
 {
 	struct slab *chain;
 
 	if (!may_release(k))
-		return 0;
+		return;
 	hm__mutex_lock(&k->lock);
 	/* The empty slabs that no one took during the whole interval. */
 	chain = detach_empty(k, HM_MIN(k->min_empty, k->n_on[LIST_EMPTY]));
 	k->min_empty = k->n_on[LIST_EMPTY];
 	hm__mutex_unlock(&k->lock);
-	return destroy_chain(k, chain);
+	destroy_chain(k, chain);
 }
 
 /* ---- taking and giving objects ---- */
